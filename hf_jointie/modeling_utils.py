@@ -1,0 +1,136 @@
+"""The base every hf_jointie architecture builds on: backbone construction and loading, word pooling, and the
+tensor helpers of the decode contract.
+
+The model contract (see `DESIGN.md`): a model wraps any `transformers` encoder chosen by `config.encoder_config`,
+takes `input_ids`, `attention_mask`, `word_index`, `word_mask` and optionally the gold tensors of
+[`hf_jointie.data.encode_labels`], returns a `ModelOutput` with `loss` first, and implements
+`decode(outputs, batch) -> list[JointIEPrediction]` in word offsets. Architectures work on word representations (the
+hidden state of each word's first subword), so every model shares one alignment and one output format.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedConfig, PreTrainedModel
+
+from .configuration_utils import JointIEConfig
+from .outputs import JointIEOutput, JointIEPrediction
+
+
+def build_encoder(encoder_config: PreTrainedConfig) -> PreTrainedModel:
+    """Instantiate the backbone of `encoder_config` without weights; for encoder-decoder configs (T5, BART) keep only
+    the encoder stack."""
+    model = AutoModel.from_config(encoder_config)
+    if getattr(encoder_config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+    return model
+
+
+class JointIEPreTrainedModel(PreTrainedModel):
+    """Base class of the hf_jointie models: owns `self.encoder` and the shared helpers."""
+
+    config_class = JointIEConfig
+    base_model_prefix = "jointie"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+
+    def __init__(self, config: JointIEConfig):
+        config.check_labels()
+        super().__init__(config)
+        self.encoder = build_encoder(config.encoder_config)
+
+    @classmethod
+    def from_encoder_pretrained(
+        cls,
+        encoder_name_or_path: str | os.PathLike,
+        entity_types: list[str],
+        relation_types: list[str] | None = None,
+        **config_kwargs,
+    ) -> "JointIEPreTrainedModel":
+        """Build a model around a pretrained backbone: its config becomes `encoder_config` and its weights are
+        loaded into `self.encoder` once; every other parameter is freshly initialised. A model saved afterwards with
+        `save_pretrained` never needs the backbone path again."""
+        backbone = AutoModel.from_pretrained(encoder_name_or_path)
+        config = cls.config_class(
+            encoder_config=backbone.config,
+            entity_types=entity_types,
+            relation_types=relation_types or [],
+            **config_kwargs,
+        )
+        model = cls(config)
+        if getattr(backbone.config, "is_encoder_decoder", False):
+            backbone = backbone.get_encoder()
+        model.encoder.load_state_dict(backbone.state_dict())
+        model.post_load_backbone()
+        return model
+
+    def post_load_backbone(self) -> None:
+        """Hook for architectures that initialise further modules from the backbone's weights (e.g. a decoder)."""
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def word_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, word_index: torch.Tensor
+    ) -> torch.Tensor:
+        """Run the encoder and gather the hidden state of every word's first subword: `batch x words x hidden`."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+
+    def decode(self, outputs: JointIEOutput, batch: dict[str, torch.Tensor], **thresholds) -> list[JointIEPrediction]:
+        """Turn `outputs` of `forward(**batch)` into one prediction per sentence, in word offsets."""
+        raise NotImplementedError(f"{type(self).__name__} must implement `decode`.")
+
+
+def pad_by_row(rows: torch.Tensor, num_rows: int, *values: torch.Tensor, fill: int | float = -1):
+    """Scatter flat items (`rows` sorted ascending, as `nonzero()` returns them) into padded per-row tensors.
+
+    Returns `(mask, *padded)` where `mask` is `num_rows x max_items` and each padded tensor is
+    `num_rows x max_items x ...`. The slot of an item is its rank within its row.
+    """
+    counts = torch.bincount(rows, minlength=num_rows)
+    width = int(counts.max()) if rows.numel() else 0
+    slots = torch.arange(rows.numel(), device=rows.device) - (counts.cumsum(0) - counts)[rows]
+    mask = torch.zeros(num_rows, width, dtype=torch.bool, device=rows.device)
+    mask[rows, slots] = True
+    padded = []
+    for value in values:
+        out = value.new_full((num_rows, width, *value.shape[1:]), fill)
+        out[rows, slots] = value
+        padded.append(out)
+    return (mask, *padded)
+
+
+def assemble_predictions(
+    config: JointIEConfig,
+    num_rows: int,
+    entities: dict[str, torch.Tensor],
+    relations: dict[str, torch.Tensor] | None = None,
+) -> list[JointIEPrediction]:
+    """Build the per-sentence prediction dicts from flat decoded tensors (one `.tolist()` per field).
+
+    `entities` holds equally long 1-d tensors `row`, `start`, `end`, `type`, `score` and optionally `fragments`
+    (`items x max_fragments x 2`, `-1` padding); items of a row are numbered in the given order. `relations` holds
+    `row`, `head`, `tail` (entity numbers within the row), `type`, `score`.
+    """
+    predictions: list[JointIEPrediction] = [{"entities": [], "relations": []} for _ in range(num_rows)]
+    entity_labels, relation_labels = config.entity_types, config.relation_types
+    fragments = entities["fragments"].tolist() if "fragments" in entities else None
+    columns = [entities[key].tolist() for key in ("row", "start", "end", "type", "score")]
+    for index, (row, start, end, label, score) in enumerate(zip(*columns)):
+        entity = {"start": start, "end": end, "type": entity_labels[label], "score": score}
+        if fragments is not None:
+            parts = [part for part in fragments[index] if part[0] >= 0]
+            if len(parts) > 1:
+                entity["fragments"] = parts
+        predictions[row]["entities"].append(entity)
+    if relations is not None:
+        columns = [relations[key].tolist() for key in ("row", "head", "tail", "type", "score")]
+        for row, head, tail, label, score in zip(*columns):
+            predictions[row]["relations"].append(
+                {"head": head, "tail": tail, "type": relation_labels[label], "score": score}
+            )
+    return predictions

@@ -1,0 +1,1 @@
+"""One sub-package per architecture, laid out like `transformers/models/<arch>/`."""

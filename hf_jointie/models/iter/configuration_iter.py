@@ -1,0 +1,54 @@
+"""ITER configuration."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+
+from ...configuration_utils import JointIEConfig
+
+
+@strict(accept_kwargs=True)
+class IterConfig(JointIEConfig):
+    r"""
+    Configuration of [`IterModel`] (ITER, "Iterative Transformer-based Entity Recognition and Relation Extraction").
+
+    The paper tunes the heads' activation per dataset (Table 7: GELU for CoNLL04, ReLU for ADE/NYT/GENIA/CoNLL03);
+    the optimiser settings of Table 7 belong to `TrainingArguments` (CoNLL04: learning rate 4e-4, constant schedule
+    with 1% warmup, weight decay 0.133, batch size 8) and are quoted in the model card.
+
+    Args:
+        encoder_config, entity_types, relation_types, max_length: see [`JointIEConfig`].
+        head_size (`int`, *optional*):
+            Width of the hidden layer of the `is_left`, `is_span` and `is_link` heads; defaults to the encoder width.
+        activation (`str`, *optional*, defaults to `"gelu"`):
+            Activation of the heads (`"gelu"`, `"relu"` or `"tanh"`, the paper's search space).
+        dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on the word representations the heads read.
+        max_span_width (`int`, *optional*):
+            Longest entity, in words, that `is_span` pairs a left bracket with; `None` pairs with every later word.
+        left_threshold, span_threshold, relation_threshold (`float`, *optional*, default 0.5):
+            Decision thresholds on the probabilities of `is_left`, `is_span` and `is_link` (the paper uses 0.5).
+    """
+
+    model_type = "iter"
+
+    head_size: int | None = None
+    activation: str = "gelu"
+    dropout: float = 0.1
+    max_span_width: int | None = None
+    left_threshold: float = 0.5
+    span_threshold: float = 0.5
+    relation_threshold: float = 0.5
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.activation not in ("gelu", "relu", "tanh"):
+            raise ValueError(f"`activation` must be 'gelu', 'relu' or 'tanh', got {self.activation!r}.")
+        if self.max_span_width is not None and self.max_span_width < 1:
+            raise ValueError(f"`max_span_width` must be positive or None, got {self.max_span_width}.")
+        for name in ("left_threshold", "span_threshold", "relation_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"`{name}` must be a probability in [0, 1], got {getattr(self, name)}.")
+
+
+__all__ = ["IterConfig"]

@@ -1,0 +1,104 @@
+"""Trainer glue: the data collator every architecture shares and a `Trainer` whose evaluation decodes.
+
+The plain `Trainer` evaluation concatenates logits across batches, which does not fit set-valued outputs (entities
+and relations). [`JointIETrainer`] keeps everything else of `Trainer` (optimiser, schedules, accelerate, logging,
+checkpointing) and evaluates through the models' shared `decode` and [`compute_joint_ie_metrics`], so
+`eval_results.json` holds `eval_ner_f1`, `eval_re_f1`, `eval_re_strict_f1`, ... .
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase, Trainer
+
+from .data import encode_labels, encode_words
+from .metrics import compute_joint_ie_metrics
+from .outputs import JointIEPrediction
+
+
+@dataclass
+class JointIEDataCollator:
+    """Tokenizes rows of the schema, aligns words to subwords and adds the gold tensors of `encode_labels`.
+
+    The raw rows travel along under `references` (popped before the model is called) so that evaluation compares
+    decoded predictions with exactly the rows of the batch, also when accelerate shards evaluation.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    entity_types: Sequence[str]
+    relation_types: Sequence[str]
+    max_length: int | None = None
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = encode_words(
+            self.tokenizer, [row["tokens"] for row in rows], self.max_length, names=[row.get("id") for row in rows]
+        )
+        if all("entities" in row for row in rows):
+            batch.update(encode_labels(rows, self.entity_types, self.relation_types))
+            batch["references"] = [
+                {"entities": list(row["entities"]), "relations": list(row.get("relations") or [])} for row in rows
+            ]
+        return batch
+
+
+class JointIETrainer(Trainer):
+    """`Trainer` for hf_jointie models: loss as usual, evaluation by decoding (see the module docstring).
+
+    `compute_metrics`, if given, is called as `compute_metrics(predictions, references)` with lists of prediction
+    dicts and reference rows; by default it is [`compute_joint_ie_metrics`] over the model's label sets.
+    """
+
+    def __init__(self, *args, compute_metrics: Callable | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.joint_ie_metrics = compute_metrics
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = {key: value for key, value in inputs.items() if key != "references"}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def predict_dataset(self, dataset: Dataset) -> tuple[list[JointIEPrediction], list[dict], float]:
+        """Decode `dataset` batch by batch; returns predictions, the matching reference rows and the mean loss."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.eval()
+        predictions, references, losses = [], [], []
+        with torch.inference_mode():
+            for batch in self.get_eval_dataloader(dataset):
+                batch = self._prepare_inputs(batch)
+                rows = batch.pop("references")
+                outputs = model(**batch)
+                decoded = model.decode(outputs, batch)
+                gathered = self.accelerator.gather_for_metrics(list(zip(decoded, rows)), use_gather_object=True)
+                predictions.extend(prediction for prediction, _ in gathered)
+                references.extend(reference for _, reference in gathered)
+                losses.append(float(outputs.loss))
+        return predictions, references, sum(losses) / max(len(losses), 1)
+
+    def evaluate(self, eval_dataset: Dataset | None = None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        dataset = self.eval_dataset if eval_dataset is None else eval_dataset
+        if isinstance(dataset, dict):
+            metrics = {}
+            for name, part in dataset.items():
+                metrics.update(self.evaluate(part, ignore_keys, f"{metric_key_prefix}_{name}"))
+            return metrics
+        start = time.time()
+        predictions, references, loss = self.predict_dataset(dataset)
+        config = self.accelerator.unwrap_model(self.model).config
+        if self.joint_ie_metrics is not None:
+            scores = self.joint_ie_metrics(predictions, references)
+        else:
+            scores = compute_joint_ie_metrics(predictions, references, config.entity_types, config.relation_types)
+        runtime = time.time() - start
+        metrics = {f"{metric_key_prefix}_{key}": value for key, value in scores.items()}
+        metrics[f"{metric_key_prefix}_loss"] = loss if math.isfinite(loss) else float("nan")
+        metrics[f"{metric_key_prefix}_runtime"] = round(runtime, 4)
+        metrics[f"{metric_key_prefix}_samples_per_second"] = round(len(references) / max(runtime, 1e-9), 3)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
