@@ -15,7 +15,7 @@ from .models.iter import IterConfig, IterModel
 from .outputs import EntityPrediction, JointIEOutput, JointIEPrediction, RelationPrediction
 from .pipeline import JointIEPipeline
 
-#: model_type -> (config class, model class) of every architecture the package ships.
+#: model_type -> (config class, model class) of every architecture the package ships (one line each).
 ARCHITECTURES = {
     "iter": (IterConfig, IterModel),
 }
