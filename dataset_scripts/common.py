@@ -20,28 +20,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import datasets
 
-FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "tokens": datasets.Sequence(datasets.Value("string")),
-        "entities": datasets.List(
-            {
-                "start": datasets.Value("int32"),
-                "end": datasets.Value("int32"),
-                "type": datasets.Value("string"),
-                "fragments": datasets.List(datasets.List(datasets.Value("int32"))),
-            }
-        ),
-        "relations": datasets.List(
-            {
-                "head": datasets.Value("int32"),
-                "tail": datasets.Value("int32"),
-                "type": datasets.Value("string"),
-            }
-        ),
-    }
-)
-"""The one schema every converter produces; ``fragments`` is ``[]`` for continuous entities."""
+from hf_jointie import data as jointie_data
+
+FEATURES = jointie_data.FEATURES
+"""The one schema every converter produces (the package's own); ``fragments`` is ``[]`` for continuous entities."""
 
 FORMATS = ("jsonl", "parquet", "arrow")
 DEFAULT_ID_FORMAT = "{split}-{key}"
@@ -140,36 +122,14 @@ def sort_entities(entities: list[Record], relations: list[Record]) -> tuple[list
 
 
 def validate(record: Record, path: Path | str, where: str) -> None:
-    """Raise :class:`ConversionError` unless ``record`` is a well-formed schema record."""
-    def fail(message: str) -> None:
-        raise ConversionError(path, where, message)
-
-    tokens = record["tokens"]
-    if not tokens or not all(isinstance(t, str) and t for t in tokens):
-        fail("sentence has no tokens or an empty/non-string token")
-    n = len(tokens)
-    for k, ent in enumerate(record["entities"]):
-        s, e = ent["start"], ent["end"]
-        if not (isinstance(s, int) and isinstance(e, int)) or isinstance(s, bool) or isinstance(e, bool):
-            fail(f"entity {k}: start/end must be integers, got {s!r}, {e!r}")
-        if not 0 <= s < e <= n:
-            fail(f"entity {k} span [{s}, {e}) is invalid for {n} tokens (need 0 <= start < end <= {n})")
-        if not isinstance(ent["type"], str) or not ent["type"]:
-            fail(f"entity {k} has no type")
-        frags = ent.get("fragments") or []
-        for a, b in zip(frags, frags[1:]):
-            if b[0] <= a[1]:
-                fail(f"entity {k}: fragments {a} and {b} overlap, touch or are out of order")
-        if frags and (frags[0][0] != s or frags[-1][1] != e or any(a >= b for a, b in frags)):
-            fail(f"entity {k}: fragments {frags} do not match span [{s}, {e})")
-    for k, rel in enumerate(record["relations"]):
-        for role in ("head", "tail"):
-            idx = rel[role]
-            if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < len(record["entities"]):
-                fail(f"relation {k}: {role} {idx!r} does not index one of the "
-                     f"{len(record['entities'])} entities (dangling relation)")
-        if not isinstance(rel["type"], str) or not rel["type"]:
-            fail(f"relation {k} has no type")
+    """Raise :class:`ConversionError` unless ``record`` is a well-formed schema record (the package's own checks,
+    plus: no empty-string tokens, which no tokenizer can align)."""
+    if any(not isinstance(token, str) or not token for token in record["tokens"]):
+        raise ConversionError(path, where, "sentence has an empty or non-string token")
+    try:
+        jointie_data.normalize_example(record, "record")
+    except ValueError as error:
+        raise ConversionError(path, where, str(error).removeprefix("record: ").removeprefix("record, ")) from None
 
 
 def require(obj: Any, keys: Sequence[str], path: Path | str, where: str) -> None:
@@ -387,7 +347,8 @@ def main(convert: Callable[..., datasets.DatasetDict], description: str,
     ``add_arguments`` may add format-specific options; every parsed option other than
     ``src``/``out``/``format`` is passed to ``convert`` as a keyword argument.
     """
-    parser = argparse.ArgumentParser(description=description)
+    module = Path(sys.modules[convert.__module__].__file__ or "converter").stem
+    parser = argparse.ArgumentParser(prog=f"python -m dataset_scripts.{module}", description=description)
     parser.add_argument("src", type=Path, help="a source file, or a directory of split files")
     parser.add_argument("out", type=Path, help="output directory (a save_to_disk folder for arrow)")
     parser.add_argument("--format", choices=FORMATS, default="jsonl")

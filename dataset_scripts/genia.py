@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -45,8 +46,11 @@ def fold_type(sem: str | None) -> str | None:
 
 
 def tokenize(sentence: ET.Element, where: str, path: Path,
-             dropped: dict) -> tuple[list[str], list[dict]]:
-    """Tokens of one ``<sentence>`` and its kept entities (innermost per span, sorted)."""
+             dropped: Counter[str]) -> tuple[list[str], list[dict]]:
+    """Tokens of one ``<sentence>`` and its kept entities (innermost per span, sorted).
+
+    ``dropped`` receives the count of every ``<cons>`` left out, by rule.
+    """
     tokens: list[str] = []
     current: list[str] = []
     found: list[tuple[int, int, str, int]] = []  # start, end, type, depth
@@ -113,14 +117,14 @@ def convert(src: Path | str, *, split_name: str | None = None, id_format: str = 
         root = ET.parse(path).getroot()
     except ET.ParseError as err:
         raise common.ConversionError(path, f"line {err.position[0]}", f"invalid XML: {err}") from None
-    rows: list[tuple[str, dict, common.Counter[str]]] = []
+    rows: list[tuple[str, dict, Counter[str]]] = []
     for position, article in enumerate(root.iter("article")):
         medline = (article.findtext("articleinfo/bibliomisc") or "").strip()
         if not medline:
             raise common.ConversionError(path, f"article {position}", "no <bibliomisc> MEDLINE id")
         for index, sentence in enumerate(article.iter("sentence")):
             where = f"article {position} ({medline}), sentence {index}"
-            dropped: common.Counter[str] = common.Counter()
+            dropped: Counter[str] = Counter()
             tokens, entities = tokenize(sentence, where, path, dropped)
             key = f"{position:04d}-{medline}-{index}"
             rows.append((where, {"tokens": tokens, "entities": entities, "relations": [], "key": key}, dropped))
@@ -130,10 +134,10 @@ def convert(src: Path | str, *, split_name: str | None = None, id_format: str = 
     names = ("train", "dev", "test") if split_scheme == "w2ner" else (split_name or "train",)
     splits = {name: common.Split() for name in names}
     for i, (where, row, dropped) in enumerate(rows):
-        split = splits[w2ner_split(i) if split_scheme == "w2ner" else names[0]]
-        row["id"] = common.make_id(id_format, names[0] if len(names) == 1 else w2ner_split(i), row.pop("key"))
-        split.add(row, path, where)
-        split.dropped.update(dropped)
+        name = w2ner_split(i) if split_scheme == "w2ner" else names[0]
+        row["id"] = common.make_id(id_format, name, row.pop("key"))
+        splits[name].add(row, path, where)
+        splits[name].dropped.update(dropped)
     return common.finish(splits, report)
 
 

@@ -60,12 +60,10 @@ _VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<s>", "</s>", ".", ",",
 
 
 @pytest.fixture(scope="session")
-def tokenizer(tmp_path_factory) -> BertTokenizerFast:
-    """A lower-casing WordPiece tokenizer over a small vocabulary (unknown words become [UNK])."""
-    directory = tmp_path_factory.mktemp("tokenizer")
-    vocab = directory / "vocab.txt"
-    vocab.write_text("\n".join(dict.fromkeys(_VOCAB)) + "\n")
-    return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=64)
+def tokenizer() -> BertTokenizerFast:
+    """A lower-casing fast WordPiece tokenizer over a small vocabulary (unknown words become [UNK])."""
+    vocab = {word: index for index, word in enumerate(dict.fromkeys(_VOCAB))}
+    return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=64)
 
 
 @pytest.fixture()
