@@ -1,0 +1,56 @@
+"""Trainer glue and the example script: training runs, evaluation decodes, the output dir serves the pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS
+from transformers import BertModel, pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import run_joint_ie  # noqa: E402
+
+
+@pytest.fixture()
+def backbone_and_data(tmp_path, tokenizer, tiny_bert_config):
+    torch.manual_seed(0)
+    backbone = tmp_path / "backbone"
+    BertModel(tiny_bert_config).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in TOY_ROWS * 4))
+    return backbone, data
+
+
+def test_example_script_trains_evaluates_and_saves(tmp_path, backbone_and_data):
+    backbone, data = backbone_and_data
+    out = tmp_path / "out"
+    metrics = run_joint_ie.main([
+        "--model_type", "iter", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
+        "--do_train", "--do_eval", "--do_predict", "--num_train_epochs", "30", "--learning_rate", "3e-3",
+        "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--seed", "0",
+        "--config_overrides", '{"dropout": 0.0}', "--use_cpu",
+    ])
+    results = json.loads((out / "eval_results.json").read_text())
+    for key in ("eval_ner_f1", "eval_re_f1", "eval_re_strict_f1", "eval_loss"):
+        assert key in results
+    assert metrics["eval_ner_f1"] == results["eval_ner_f1"] > 90.0
+    assert json.loads((out / "test_results.json").read_text())["test_re_strict_f1"] > 50.0
+    ie = pipeline("joint-ie", model=str(out))
+    assert ie.model.config.entity_types == ENTITY_TYPES and ie.model.config.relation_types == RELATION_TYPES
+    assert [e["text"] for e in ie("John Smith lives in Boston.")["entities"]] == ["John Smith", "Boston"]
+
+
+def test_example_script_rejects_bad_arguments(tmp_path, backbone_and_data):
+    backbone, data = backbone_and_data
+    with pytest.raises(ValueError, match="--model_type must be one of"):
+        run_joint_ie.main(["--model_type", "nope", "--backbone", str(backbone), "--dataset_dir", str(data),
+                           "--output_dir", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match="exactly one of --backbone"):
+        run_joint_ie.main(["--model_type", "iter", "--dataset_dir", str(data), "--output_dir", str(tmp_path / "x")])
