@@ -369,3 +369,20 @@ def main(convert: Callable[..., datasets.DatasetDict], description: str,
     for path in write(dataset_dict, out, fmt):
         print(f"wrote {path}")
     return 0
+
+
+def json_converter(read_split: Reader, doc: str) -> tuple[Callable[..., datasets.DatasetDict], Callable[..., int]]:
+    """The `convert` function and CLI `main` of a converter that reads JSON / JSONL files and takes no options."""
+
+    def convert(src: Path | str, *, split_name: str | None = None, id_format: str = DEFAULT_ID_FORMAT,
+                report: bool = True) -> datasets.DatasetDict:
+        """Convert a file or a directory of split files to a ``DatasetDict``."""
+        return convert_source(src, read_split, (".json", ".jsonl"), split_name=split_name, report=report,
+                              id_format=id_format)
+
+    def cli(argv: Sequence[str] | None = None) -> int:
+        """CLI entry point: ``python -m dataset_scripts.<name> SRC OUT``."""
+        return main(convert, doc.splitlines()[0], argv)
+
+    convert.__module__ = cli.__module__ = read_split.__module__  # they belong to the converter's module
+    return convert, cli

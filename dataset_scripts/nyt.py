@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import datasets
 
 from dataset_scripts import common
 
@@ -79,16 +78,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
     return out
 
 
-def convert(src: Path | str, *, split_name: str | None = None, id_format: str = common.DEFAULT_ID_FORMAT,
-            report: bool = True) -> datasets.DatasetDict:
-    """Convert an NYT file or a directory of split files to a ``DatasetDict``."""
-    return common.convert_source(src, read_split, (".json", ".jsonl"), split_name=split_name,
-                                 report=report, id_format=id_format)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: ``python -m dataset_scripts.nyt SRC OUT``."""
-    return common.main(convert, __doc__.splitlines()[0], argv)
+convert, main = common.json_converter(read_split, __doc__)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ copied unchanged; only exact duplicate entities would be dropped (counted).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
-import datasets
 
 from dataset_scripts import common
 
@@ -35,16 +33,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
     return out
 
 
-def convert(src: Path | str, *, split_name: str | None = None, id_format: str = common.DEFAULT_ID_FORMAT,
-            report: bool = True) -> datasets.DatasetDict:
-    """Convert a SpERT file or a directory of split files to a ``DatasetDict``."""
-    return common.convert_source(src, read_split, (".json", ".jsonl"), split_name=split_name,
-                                 report=report, id_format=id_format)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: ``python -m dataset_scripts.spert SRC OUT``."""
-    return common.main(convert, __doc__.splitlines()[0], argv)
+convert, main = common.json_converter(read_split, __doc__)
 
 
 if __name__ == "__main__":

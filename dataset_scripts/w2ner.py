@@ -10,9 +10,7 @@ sorted by (start, end, fragments), exact duplicates are dropped and counted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
-import datasets
 
 from dataset_scripts import common
 
@@ -41,16 +39,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
     return out
 
 
-def convert(src: Path | str, *, split_name: str | None = None, id_format: str = common.DEFAULT_ID_FORMAT,
-            report: bool = True) -> datasets.DatasetDict:
-    """Convert a W2NER file or a directory of split files to a ``DatasetDict``."""
-    return common.convert_source(src, read_split, (".json", ".jsonl"), split_name=split_name,
-                                 report=report, id_format=id_format)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: ``python -m dataset_scripts.w2ner SRC OUT``."""
-    return common.main(convert, __doc__.splitlines()[0], argv)
+convert, main = common.json_converter(read_split, __doc__)
 
 
 if __name__ == "__main__":

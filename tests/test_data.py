@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-import torch
 from conftest import ENTITY_TYPES, RELATION_TYPES, SHARED_DATA, TOY_ROWS, requires_shared_data
 
 from hf_jointie.data import (
