@@ -17,7 +17,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from transformers import AutoConfig, AutoModel, AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
+from transformers import AutoModel, AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
 
 import hf_jointie
 from hf_jointie.data import label_sets, load_jointie_dataset
