@@ -26,6 +26,9 @@ class IterConfig(JointIEConfig):
             Dropout on the word representations the heads read.
         max_span_width (`int`, *optional*):
             Longest entity, in words, that `is_span` pairs a left bracket with; `None` pairs with every later word.
+        nested (`bool`, *optional*, defaults to `True`):
+            Whether decoded entities may overlap (the paper's setting). `False` keeps, among overlapping entities, the
+            one with the highest probability — for flat datasets such as CoNLL04 and CoNLL03.
         left_threshold, span_threshold, relation_threshold (`float`, *optional*, default 0.5):
             Decision thresholds on the probabilities of `is_left`, `is_span` and `is_link` (the paper uses 0.5).
     """
@@ -36,6 +39,7 @@ class IterConfig(JointIEConfig):
     activation: str = "gelu"
     dropout: float = 0.1
     max_span_width: int | None = None
+    nested: bool = True
     left_threshold: float = 0.5
     span_threshold: float = 0.5
     relation_threshold: float = 0.5

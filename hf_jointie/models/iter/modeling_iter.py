@@ -66,6 +66,19 @@ class IterOutput(JointIEOutput):
     word_hidden_states: torch.FloatTensor | None = None
 
 
+def _best_of_overlapping(
+    rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, scores: torch.Tensor
+) -> torch.Tensor:
+    """Mask of the entities that no overlapping entity of the same sentence beats (ties go to the earlier one)."""
+    index = torch.arange(len(rows), device=rows.device)
+    overlap = (rows[:, None] == rows[None, :]) & (starts[:, None] < ends[None, :]) & (starts[None, :] < ends[:, None])
+    stronger = (scores[None, :] > scores[:, None]) | (
+        (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
+    )
+    beaten = overlap & stronger
+    return ~beaten.any(dim=1)
+
+
 class IterModel(JointIEPreTrainedModel):
     """ITER on any `transformers` encoder. See the module docstring for the paper's sections each part follows."""
 
@@ -226,10 +239,13 @@ class IterModel(JointIEPreTrainedModel):
         rows, slots, widths, labels = selected.nonzero(as_tuple=True)
         entity_start = starts[rows, slots]
         entity_end = entity_start + widths + 1
-        entities = {
-            "row": rows, "start": entity_start, "end": entity_end, "type": labels,
-            "score": probs[rows, slots, widths, labels],
-        }
+        scores = probs[rows, slots, widths, labels]
+        if not self.config.nested:
+            keep = _best_of_overlapping(rows, entity_start, entity_end, scores)
+            rows, entity_start, entity_end, labels, scores = (
+                t[keep] for t in (rows, entity_start, entity_end, labels, scores)
+            )
+        entities = {"row": rows, "start": entity_start, "end": entity_end, "type": labels, "score": scores}
         if self.config.num_relation_types == 0:
             return assemble_predictions(self.config, num_rows, entities)
         exists, start, end = pad_by_row(rows, num_rows, entity_start, entity_end)
