@@ -134,3 +134,16 @@ def assemble_predictions(
                 {"head": head, "tail": tail, "type": relation_labels[label], "score": score}
             )
     return predictions
+
+
+def best_of_overlapping(
+    rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, scores: torch.Tensor
+) -> torch.Tensor:
+    """Mask of the entities that no overlapping entity of the same sentence beats (ties go to the earlier one)."""
+    index = torch.arange(len(rows), device=rows.device)
+    overlap = (rows[:, None] == rows[None, :]) & (starts[:, None] < ends[None, :]) & (starts[None, :] < ends[:, None])
+    stronger = (scores[None, :] > scores[:, None]) | (
+        (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
+    )
+    beaten = overlap & stronger
+    return ~beaten.any(dim=1)

@@ -34,14 +34,14 @@ def test_overfits_flat_and_nested_to_exact_predictions(tokenizer, tiny_bert_conf
     assert all(0.5 < e["score"] <= 1.0 for p in predictions for e in p["entities"])
 
 
-def test_flat_decoding_keeps_the_best_of_overlapping_entities():
-    from hf_jointie.models.iter.modeling_iter import _best_of_overlapping
+def test_flat_decoding_keeps_thebest_of_overlapping_entities():
+    from hf_jointie.modeling_utils import best_of_overlapping
 
     rows = torch.tensor([0, 0, 0, 1, 1])
     starts, ends = torch.tensor([6, 6, 0, 0, 1]), torch.tensor([8, 9, 1, 2, 3])
     scores = torch.tensor([0.7, 0.9, 0.8, 0.6, 0.6])
     # row 0: [6,8) loses to [6,9); [0,1) overlaps nothing; row 1: a tie goes to the earlier entity
-    assert _best_of_overlapping(rows, starts, ends, scores).tolist() == [False, True, True, True, False]
+    assert best_of_overlapping(rows, starts, ends, scores).tolist() == [False, True, True, True, False]
 
 
 def test_loss_terms_and_left_loss_is_equation_12(tokenizer, tiny_bert_config):

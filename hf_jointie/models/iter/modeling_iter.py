@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, pad_by_row
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, best_of_overlapping, pad_by_row
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_iter import IterConfig
 
@@ -64,19 +64,6 @@ class IterOutput(JointIEOutput):
     span_logits: torch.FloatTensor | None = None
     span_mask: torch.BoolTensor | None = None
     word_hidden_states: torch.FloatTensor | None = None
-
-
-def _best_of_overlapping(
-    rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, scores: torch.Tensor
-) -> torch.Tensor:
-    """Mask of the entities that no overlapping entity of the same sentence beats (ties go to the earlier one)."""
-    index = torch.arange(len(rows), device=rows.device)
-    overlap = (rows[:, None] == rows[None, :]) & (starts[:, None] < ends[None, :]) & (starts[None, :] < ends[:, None])
-    stronger = (scores[None, :] > scores[:, None]) | (
-        (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
-    )
-    beaten = overlap & stronger
-    return ~beaten.any(dim=1)
 
 
 class IterModel(JointIEPreTrainedModel):
@@ -241,7 +228,7 @@ class IterModel(JointIEPreTrainedModel):
         entity_end = entity_start + widths + 1
         scores = probs[rows, slots, widths, labels]
         if not self.config.nested:
-            keep = _best_of_overlapping(rows, entity_start, entity_end, scores)
+            keep = best_of_overlapping(rows, entity_start, entity_end, scores)
             rows, entity_start, entity_end, labels, scores = (
                 t[keep] for t in (rows, entity_start, entity_end, labels, scores)
             )

@@ -1,0 +1,137 @@
+"""BiSPN configuration."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+
+from ...configuration_utils import JointIEConfig
+
+
+def _encoder_attribute(config, names: tuple[str, ...]) -> int | None:
+    """The first integer attribute of the encoder config among `names` (BERT, T5 and GPT spell them differently)."""
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+@strict(accept_kwargs=True)
+class BispnConfig(JointIEConfig):
+    r"""
+    Configuration of [`BispnModel`] (BiSPN, "Generating Entity Set and Relation Set Coherently in One Pass").
+
+    Defaults are the paper's ADE values (Appendix A, Table 5: 30 entity queries, 25 relation queries, alpha 1e-3,
+    beta 1e-4; 4 shared decoder layers, 1 entity and 1 relation decoder layer for every dataset). The optimiser
+    settings of Table 5 belong to `TrainingArguments` (70 epochs on ADE, batch size 8, warm-up rate 0.1, encoder
+    learning rate 2e-5 and decoder learning rate 4e-5) and are quoted in the model card.
+
+    Args:
+        encoder_config, entity_types, relation_types, max_length: see [`JointIEConfig`].
+        num_entity_queries (`int`, *optional*, defaults to 30):
+            `M_e`, the number of learned entity queries (Table 5 tunes it in [20, 40]); an upper bound on the entities
+            predicted per sentence.
+        num_relation_queries (`int`, *optional*, defaults to 25):
+            `M_r`, the number of learned relation queries (Table 5 tunes it in [20, 40]).
+        num_shared_decoder_layers (`int`, *optional*, defaults to 4):
+            `N`, blocks of the shared decoder (Sect. 3.2.2; Appendix A: 4).
+        num_entity_decoder_layers, num_relation_decoder_layers (`int`, *optional*, default 1):
+            Layers of the entity decoder (Eq. 3) and of the relation decoder (Eq. 12); Appendix A: 1 and 1.
+        hidden_size (`int`, *optional*):
+            Model dimension `d` of the queries and of every decoder; defaults to the encoder width. A different width
+            adds a linear map from the encoder's states.
+        num_attention_heads (`int`, *optional*):
+            Heads of every attention layer the model adds; defaults to the encoder's, and must divide `hidden_size`.
+        intermediate_size (`int`, *optional*):
+            Width of the feed-forward layers the model adds; defaults to the encoder's (4 x `hidden_size` when the
+            width differs from the encoder's or the encoder does not name one).
+        dropout (`float`, *optional*, defaults to 0.1):
+            Dropout inside the added layers.
+        entity_loss_weight, relation_loss_weight (`float`, *optional*, default 1.0):
+            Weights of `L_ent` (Eq. 14) and `L_rel` (Eq. 16); the paper sums them (Eq. 17).
+        consistency_loss_weight (`float`, *optional*, defaults to 1e-3):
+            `alpha`, weight of the two KL terms of the bipartite consistency loss (Eqs. 18 and 21). 0 ablates them.
+        has_relation_loss_weight (`float`, *optional*):
+            Weight of the has-relation loss (Eq. 20). The paper sums it into `L_ent<->rel`, so it defaults to
+            `consistency_loss_weight`; 0 stops training the has-relation classifier.
+        linking_loss_weight (`float`, *optional*, defaults to 1e-4):
+            `beta`, weight of the entity-relation linking loss (Eq. 27). 0 ablates it.
+        entity_threshold, relation_threshold (`float`, *optional*, default 0.0):
+            Decoding keeps an entity (relation) whose type is not the null label and whose score exceeds the
+            threshold. The paper keeps every non-null prediction, i.e. 0.
+        relation_arguments (`str`, *optional*, defaults to `"filter"`):
+            How decoding keeps the two sets consistent. `"filter"`: a relation is output only when both arguments,
+            with span and type, are entities of the decoded entity set. `"add"`: arguments missing from the entity set
+            are added to it. Either way every relation points at an entity of the output.
+        max_span_width (`int`, *optional*):
+            Longest entity, in words, decoding may output (Eq. 8 takes every `start <= end`); `None` for no limit.
+    """
+
+    model_type = "bispn"
+
+    num_entity_queries: int = 30
+    num_relation_queries: int = 25
+    num_shared_decoder_layers: int = 4
+    num_entity_decoder_layers: int = 1
+    num_relation_decoder_layers: int = 1
+    hidden_size: int | None = None
+    num_attention_heads: int | None = None
+    intermediate_size: int | None = None
+    dropout: float = 0.1
+    entity_loss_weight: float = 1.0
+    relation_loss_weight: float = 1.0
+    consistency_loss_weight: float = 1e-3
+    has_relation_loss_weight: float | None = None
+    linking_loss_weight: float = 1e-4
+    entity_threshold: float = 0.0
+    relation_threshold: float = 0.0
+    relation_arguments: str = "filter"
+    max_span_width: int | None = None
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        width = self.encoder_hidden_size
+        if self.hidden_size is None:
+            self.hidden_size = width
+        if self.num_attention_heads is None:
+            self.num_attention_heads = _encoder_attribute(
+                self.encoder_config, ("num_attention_heads", "num_heads", "n_head", "encoder_attention_heads")
+            ) or 8
+        if self.intermediate_size is None:
+            encoder_ffn = _encoder_attribute(
+                self.encoder_config, ("intermediate_size", "d_ff", "n_inner", "hidden_dim")
+            )
+            self.intermediate_size = encoder_ffn if encoder_ffn and self.hidden_size == width else 4 * self.hidden_size
+        if self.has_relation_loss_weight is None:
+            self.has_relation_loss_weight = self.consistency_loss_weight
+        for name in (
+            "num_entity_queries", "num_relation_queries", "num_shared_decoder_layers", "hidden_size",
+            "num_attention_heads", "intermediate_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
+        for name in ("num_entity_decoder_layers", "num_relation_decoder_layers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be zero or positive, got {getattr(self, name)}.")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"`num_attention_heads` ({self.num_attention_heads}) must divide `hidden_size` ({self.hidden_size})."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}.")
+        for name in (
+            "entity_loss_weight", "relation_loss_weight", "consistency_loss_weight", "has_relation_loss_weight",
+            "linking_loss_weight",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be non-negative, got {getattr(self, name)}.")
+        for name in ("entity_threshold", "relation_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"`{name}` must be a probability in [0, 1], got {getattr(self, name)}.")
+        if self.relation_arguments not in ("filter", "add"):
+            raise ValueError(f"`relation_arguments` must be 'filter' or 'add', got {self.relation_arguments!r}.")
+        if self.max_span_width is not None and self.max_span_width < 1:
+            raise ValueError(f"`max_span_width` must be positive or None, got {self.max_span_width}.")
+
+
+__all__ = ["BispnConfig"]
