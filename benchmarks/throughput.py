@@ -44,9 +44,10 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(function, repeats: int) -> float:
-    """Best wall time of `repeats` runs after one warm-up run (best-of filters out noise from other processes)."""
-    function()
+def timed(function, repeats: int, warmup=None) -> float:
+    """Best wall time of `repeats` runs after one warm-up run of `warmup` (default: `function` itself); best-of
+    filters out noise from other processes."""
+    (warmup or function)()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -96,7 +97,9 @@ def measure(name: str, encoder_config, tokenizer, sentences, args, device, with_
                                                             pad_token_id=0, eos_token_id=1, **T5_SMALL))
             generator = generator.to(device).eval()
             results[f"autoregressive_{key}"] = len(sentences) / timed(
-                lambda: run_autoregressive(generator, batches, args.target_tokens), max(1, args.repeats // 2)
+                lambda: run_autoregressive(generator, batches, args.target_tokens),
+                max(1, args.repeats // 2),
+                warmup=lambda: run_autoregressive(generator, batches[:1], args.target_tokens),
             )
     results["iter_pipeline"] = len(sentences) / timed(lambda: ie(texts, batch_size=args.batch_size), args.repeats)
     results["peak_rss_mb"] = round(peak_memory_mb())
