@@ -11,13 +11,21 @@ from .configuration_utils import JointIEConfig
 from .data import FEATURES, encode_labels, encode_words, label_sets, load_jointie_dataset, normalize_example
 from .metrics import compute_joint_ie_metrics
 from .modeling_utils import JointIEPreTrainedModel
+from .models.bispn import BispnConfig, BispnModel
+from .models.cascade_srn import CascadeSrnConfig, CascadeSrnModel
 from .models.iter import IterConfig, IterModel
+from .models.nag_ner import NagNerConfig, NagNerModel
+from .models.stsn import StsnConfig, StsnModel
 from .outputs import EntityPrediction, JointIEOutput, JointIEPrediction, RelationPrediction
 from .pipeline import JointIEPipeline
 
 #: model_type -> (config class, model class) of every architecture the package ships (one line each).
 ARCHITECTURES = {
+    "bispn": (BispnConfig, BispnModel),
+    "cascade_srn": (CascadeSrnConfig, CascadeSrnModel),
     "iter": (IterConfig, IterModel),
+    "nag_ner": (NagNerConfig, NagNerModel),
+    "stsn": (StsnConfig, StsnModel),
 }
 
 
@@ -38,6 +46,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCHITECTURES",
     "FEATURES",
+    "BispnConfig",
+    "BispnModel",
+    "CascadeSrnConfig",
+    "CascadeSrnModel",
     "EntityPrediction",
     "IterConfig",
     "IterModel",
@@ -46,7 +58,11 @@ __all__ = [
     "JointIEPipeline",
     "JointIEPreTrainedModel",
     "JointIEPrediction",
+    "NagNerConfig",
+    "NagNerModel",
     "RelationPrediction",
+    "StsnConfig",
+    "StsnModel",
     "compute_joint_ie_metrics",
     "encode_labels",
     "encode_words",

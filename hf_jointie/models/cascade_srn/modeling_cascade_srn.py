@@ -1,0 +1,518 @@
+"""Cascade-SRN: entity, subject and subject-oriented object extraction as three cascaded span-extraction tasks over a
+Selection Recurrent Network.
+
+Paper: "Towards Effective Multi-Task Interaction for Entity-Relation Extraction: A Unified Framework with Selection
+Recurrent Network" (`../shared/papers/cascade_srn.txt`).
+
+* Sect. 3.1: NER is entity extraction (EE); RE is subject extraction (SE) followed by subject-oriented object extraction
+  (SOE), relations being functions `f(s, r) = {o, ...}`. A triple `(s, r, o)` becomes a relation between the entities
+  with the spans of `s` and `o`.
+* Sect. 3.3, [`SelectionRecurrentNetwork`]: Eq. 1-2 (forget/output gates, candidate state, filtered history), Eq. 3
+  (three master gates, computed twice: once for the candidate `c^` and once for the filtered history `c~`), Eq. 4-5
+  (four shared and three independent gates by inclusion-exclusion), Eq. 6-7 (seven memories), Eq. 8-9 (next cell and
+  hidden state), Eq. 10 (the seven token representations). Unidirectional, as the paper's default (Table 2).
+* Eq. 11: `h^_e = [h_e, h_es, h_eo, h_eso]`, `h^_s = [(e_e), h_s, h_es, h_so, h_eso]`,
+  `h^_o = [(e_e), h_o, h_eo, h_so, h_eso, (e_s)]`; the bracketed embeddings only in late fusion.
+* Sect. 3.4.1, early fusion: typed entity markers `[e_k:S] ... [e_k:E]` are inserted for the subject module and entity
+  plus subject markers `[S:S] ... [S:E]` for the object module, and the marked text is re-encoded (encoder + SRN) once
+  per module and, for SOE, once per subject; each pass keeps only its module's representation.
+* Sect. 3.4.2, late fusion: one encoding; the entity-type table `T^e` ((|E|+1) x d^t) and subject table `T^s` (2 x d^t)
+  are looked up per token and concatenated to the SRN outputs.
+* Appendix A, [`SpanExtractionHead`]: per-label start and end classifiers (Eq. 12) and the start-end match classifier
+  on `[h_i, h_j]` (Eq. 13). Appendix B: binary cross-entropy losses (Eq. 14), weighted sum (Eq. 15); SE and SOE are
+  trained on gold entities, every gold entity being a candidate subject for SOE; inference runs EE -> SE -> SOE on
+  predictions, all subjects of a sentence batched together.
+
+Choices where the paper is vague, and why:
+
+* The SRN runs over word representations (each word's first subword), so spans live in the data's word offsets; in
+  early fusion the markers are seen by the encoder (attention) but the SRN and the heads read only the original words.
+* Marker tokens: `2 (|E| + 1)` rows of a new embedding table `marker_embeddings` (row `2p` opens, `2p + 1` closes;
+  `p = 0` is the subject, `p = 1 + k` entity type `k`). They are inserted on the subword tensors inside the model and
+  fed to the encoder as `inputs_embeds`, so tokenizer, collator and pipeline are unchanged. Initialisation: N(0,
+  initializer_range) and, when the backbone is loaded with `from_encoder_pretrained`, shifted by the mean pretrained
+  word embedding (what `resize_token_embeddings` does for new tokens, as PURE adds its markers to the vocabulary).
+  Nested spans are bracketed properly (outer opens first, inner closes first); the subject marker encloses the entity
+  marker of the same span.
+* Eq. 3 for `c~` uses its own weights (`W_3`); Eq. 1 and 3 have biases, as LSTM gates do; `h_0 = c_0 = 0`. The SRN's
+  weights are initialised like `transformers` initialises `nn.LSTM` (Xavier uniform, zero biases).
+* Eq. 13's layer on `[h_i, h_j]` is computed as `W_l h_i + W_r h_j + b` (the same linear map, without the n^2 concat).
+  Matching, its loss and decoding use pairs `i <= j` inside the sentence (Eq. 14 writes all pairs; `j < i` can never
+  be a span), optionally limited by `max_span_width`. Losses are summed over tokens, labels (and subjects) and
+  averaged over sentences.
+* Decoding (MRC-style, Li et al. 2020): span `[i, j]` of label `k` when start(i, k), end(j, k) and match(i, j, k) all
+  pass the threshold; its score is the smallest of the three probabilities. A relation's score is the smaller of its
+  subject's and object's scores. Subject and object spans are mapped to the predicted entity with the same span (the
+  best-scoring one if several types share it); spans that are no predicted entity and self-relations are dropped.
+* Late fusion entity tags: a token inside several (nested) entities gets the sum of their type embeddings; a token in
+  none gets row 0 ("no entity").
+* Early fusion at inference keeps, per sentence, only as many of the best-scoring predicted entities as fit with their
+  markers into the encoder's positions (an untrained model can predict hundreds); the paper's sentences always fit.
+* SOE targets of a candidate subject are the relations whose head has the candidate's span (so two gold entities of
+  different types on one span share their objects). `train_subjects="subjects"` gives Table 2's "golden subject"
+  ablation (only gold subjects as candidates).
+* Late fusion follows Eq. 11 literally: at token i the object module sees the subject only through `e_s,i`, so
+  outside the subject span its logits do not depend on which subject is asked about (a property of the paper's late
+  fusion, tested; early fusion does not have it because the encoder attends to the subject markers).
+* Eq. 8 concatenates the memories as `[s_e; s_o; s_s; ...]`; storing them in [`MEMORIES`] order permutes the columns
+  of the same linear map. The cell state is not squashed (as written), so large learning rates can make it diverge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, pad_by_row
+from ...outputs import JointIEOutput, JointIEPrediction
+from .configuration_cascade_srn import CascadeSrnConfig
+
+#: Order of the seven SRN memories / representations (Eq. 6-7, 10).
+MEMORIES = ("e", "s", "o", "es", "eo", "so", "eso")
+#: The SRN representations each module reads (Eq. 11).
+ENTITY_PARTS, SUBJECT_PARTS, OBJECT_PARTS = [0, 3, 4, 6], [1, 3, 5, 6], [2, 4, 5, 6]
+
+
+def selection_gates(rho_e: torch.Tensor, rho_s: torch.Tensor, rho_o: torch.Tensor) -> torch.Tensor:
+    """Eq. 4-5: the three independent and four shared gates from three master gates, stacked in [`MEMORIES`] order
+    along a new dimension -2."""
+    g_es, g_eo, g_so = rho_e * rho_s, rho_e * rho_o, rho_s * rho_o
+    g_eso = g_es * rho_o
+    g_e = rho_e - g_es - g_eo + g_eso
+    g_s = rho_s - g_es - g_so + g_eso
+    g_o = rho_o - g_eo - g_so + g_eso
+    return torch.stack([g_e, g_s, g_o, g_es, g_eo, g_so, g_eso], dim=-2)
+
+
+class SelectionRecurrentNetwork(nn.Module):
+    """The SRN of Sect. 3.3. Like `torch.nn.LSTM`, the input projections of all time steps are computed at once and
+    only the recurrent part runs in a loop over time steps; everything inside a step is batched."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.hidden_size = hidden_size
+        # rows: f, o, c^ (Eq. 1), master gates of c^ (Eq. 3, W_2), master gates of c~ (Eq. 3 again, W_3)
+        self.input_gates = nn.Linear(input_size, 9 * hidden_size)
+        self.hidden_gates = nn.Linear(hidden_size, 9 * hidden_size, bias=False)
+        self.cell = nn.Linear(7 * hidden_size, hidden_size)  # Eq. 8
+
+    def step(
+        self, gates: torch.Tensor, cell: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One time step from the pre-activations `W [h_{t-1}, x_t] + b` (`batch x 9H`) and `c_{t-1}`.
+        Returns `(h_t, c_t, representations)`, the last `batch x 7 x H` (Eq. 10)."""
+        forget, output, candidate, *masters = gates.chunk(9, dim=-1)
+        forget, output, candidate = torch.sigmoid(forget), torch.sigmoid(output), torch.tanh(candidate)  # Eq. 1
+        history = forget * cell  # Eq. 2
+        masters = [torch.sigmoid(master) for master in masters]  # Eq. 3
+        candidate_gates, history_gates = selection_gates(*masters[:3]), selection_gates(*masters[3:])
+        memories = history_gates * history.unsqueeze(-2) + candidate_gates * candidate.unsqueeze(-2)  # Eq. 6-7
+        cell = self.cell(memories.flatten(-2))  # Eq. 8
+        hidden = output * torch.tanh(cell)  # Eq. 9
+        return hidden, cell, torch.tanh(memories)  # Eq. 10
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """`batch x steps x input` -> the seven representations of every step, `batch x steps x 7 x H`. Padding sits
+        after the words, so a forward pass never lets it reach a real word."""
+        projected = self.input_gates(inputs)
+        hidden = inputs.new_zeros(inputs.size(0), self.hidden_size)
+        cell = torch.zeros_like(hidden)
+        steps = []
+        for t in range(inputs.size(1)):
+            hidden, cell, representations = self.step(projected[:, t] + self.hidden_gates(hidden), cell)
+            steps.append(representations)
+        return torch.stack(steps, dim=1)
+
+
+class SpanExtractionHead(nn.Module):
+    """Appendix A: start and end classifiers (Eq. 12) and the start-end matching classifier (Eq. 13), per label."""
+
+    def __init__(self, input_size: int, num_labels: int):
+        super().__init__()
+        self.start = nn.Linear(input_size, num_labels)
+        self.end = nn.Linear(input_size, num_labels)
+        self.match_start = nn.Linear(input_size, num_labels)
+        self.match_end = nn.Linear(input_size, num_labels, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`items x words x D` -> start and end logits `items x words x labels` and match logits
+        `items x words x words x labels`."""
+        match = self.match_start(hidden).unsqueeze(2) + self.match_end(hidden).unsqueeze(1)
+        return self.start(hidden), self.end(hidden), match
+
+
+def pair_mask(word_mask: torch.Tensor, max_width: int | None) -> torch.Tensor:
+    """`items x words x words`: the (start, end) pairs that can be a span (`i <= j`, both words, width limit)."""
+    n = word_mask.size(1)
+    index = torch.arange(n, device=word_mask.device)
+    width = index.view(1, -1) - index.view(-1, 1)
+    allowed = (width >= 0) & (width < (max_width or n))
+    return allowed & word_mask.unsqueeze(2) & word_mask.unsqueeze(1)
+
+
+def span_targets(
+    shape: tuple[int, int, int], items: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Binary start, end and match targets (Eq. 14's `y`) of the spans `[starts, ends)` with `labels`, each in row
+    `items` of a `(items, words, labels)` table."""
+    num_items, n, num_labels = shape
+    start = torch.zeros(shape, device=starts.device)
+    end = torch.zeros_like(start)
+    match = torch.zeros(num_items, n, n, num_labels, device=starts.device)
+    start[items, starts, labels] = 1.0
+    end[items, ends - 1, labels] = 1.0
+    match[items, starts, ends - 1, labels] = 1.0
+    return start, end, match
+
+
+def span_loss(
+    logits: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...], word_mask: torch.Tensor,
+    weights: list[float], max_width: int | None,
+) -> torch.Tensor:
+    """Eq. 14 (summed over words, words x words and labels) weighted by `(alpha, beta, gamma)` of Eq. 15."""
+    masks = (word_mask.unsqueeze(-1), word_mask.unsqueeze(-1), pair_mask(word_mask, max_width).unsqueeze(-1))
+    total = logits[0].new_zeros(())
+    for logit, target, mask, weight in zip(logits, targets, masks, weights):
+        losses = F.binary_cross_entropy_with_logits(logit, target, reduction="none")
+        total = total + weight * (losses * mask).sum()
+    return total
+
+
+def decode_spans(
+    logits: tuple[torch.Tensor, ...], word_mask: torch.Tensor, threshold: float, max_width: int | None
+) -> tuple[torch.Tensor, ...]:
+    """Spans whose start, end and match probabilities all pass `threshold`: flat `(items, starts, ends, labels,
+    scores)` with exclusive ends, sorted by item."""
+    start, end, match = (torch.sigmoid(logit) for logit in logits)
+    score = torch.minimum(torch.minimum(start.unsqueeze(2), end.unsqueeze(1)), match)
+    selected = (score > threshold) & pair_mask(word_mask, max_width).unsqueeze(-1)
+    items, starts, lasts, labels = selected.nonzero(as_tuple=True)
+    return items, starts, lasts + 1, labels, score[items, starts, lasts, labels]
+
+
+@dataclass
+class CascadeSrnOutput(JointIEOutput):
+    r"""
+    loss (`torch.FloatTensor`, *optional*): `L = L_e + L_s + L_o` (Eq. 15), averaged over sentences.
+    entity_loss, subject_loss, object_loss (`torch.FloatTensor`, *optional*): the three terms of `loss`.
+    entity_start_logits, entity_end_logits (`batch x words x entity_types`): Eq. 12 of the entity module.
+    entity_match_logits (`batch x words x words x entity_types`): Eq. 13 of the entity module.
+    srn_states (`batch x words x 7 x srn_hidden`): the seven SRN representations of the unmarked sentence (Eq. 10,
+        [`MEMORIES`] order), which `decode` reuses for the subject and object modules in late fusion.
+    """
+
+    entity_loss: torch.FloatTensor | None = None
+    subject_loss: torch.FloatTensor | None = None
+    object_loss: torch.FloatTensor | None = None
+    entity_start_logits: torch.FloatTensor | None = None
+    entity_end_logits: torch.FloatTensor | None = None
+    entity_match_logits: torch.FloatTensor | None = None
+    srn_states: torch.FloatTensor | None = None
+
+
+class CascadeSrnModel(JointIEPreTrainedModel):
+    """Cascade-SRN on any `transformers` encoder. See the module docstring for the paper's parts each piece follows."""
+
+    config_class = CascadeSrnConfig
+
+    def __init__(self, config: CascadeSrnConfig):
+        super().__init__(config)
+        hidden = config.srn_hidden_size or config.encoder_hidden_size
+        self.dropout = nn.Dropout(config.dropout)
+        self.srn = SelectionRecurrentNetwork(config.encoder_hidden_size, hidden)
+        subject_extra = object_extra = 0
+        if config.fusion == "late":
+            self.entity_tag_embeddings = nn.Embedding(config.num_entity_types + 1, config.type_embedding_size)
+            self.subject_tag_embeddings = nn.Embedding(2, config.type_embedding_size)
+            subject_extra, object_extra = config.type_embedding_size, 2 * config.type_embedding_size
+        else:
+            self.marker_embeddings = nn.Embedding(2 * (config.num_entity_types + 1), config.encoder_hidden_size)
+        self.entity_head = SpanExtractionHead(4 * hidden, config.num_entity_types)
+        self.subject_head = SpanExtractionHead(4 * hidden + subject_extra, 1)
+        self.object_head = SpanExtractionHead(4 * hidden + object_extra, config.num_relation_types)
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if any(module is layer for layer in (self.srn.input_gates, self.srn.hidden_gates, self.srn.cell)):
+            init.xavier_uniform_(module.weight)
+        if module is getattr(self, "marker_embeddings", None):
+            init.normal_(module.weight, mean=0.0, std=getattr(self.config.encoder_config, "initializer_range", 0.02))
+
+    @torch.no_grad()
+    def post_load_backbone(self) -> None:
+        """Early fusion: centre the new marker embeddings on the mean pretrained word embedding."""
+        if self.config.fusion == "early":
+            words = self.get_input_embeddings().weight
+            self.marker_embeddings.weight.add_(words.mean(dim=0).to(self.marker_embeddings.weight.dtype))
+
+    # ---- encoding -----------------------------------------------------------------------------------------------
+
+    def _srn_states(self, word_states: torch.Tensor) -> torch.Tensor:
+        return self.srn(self.dropout(word_states))
+
+    def insert_markers(
+        self, batch: dict[str, torch.Tensor], spans: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Early fusion's text rewriting on subword tensors (Sect. 3.4.1). `batch` holds `input_ids`,
+        `attention_mask`, `word_index`, `word_mask` of `items` sequences; `spans` (`items x spans x 3`, `-1` padding)
+        holds `[start, end, marker_pair]` in words. Returns `(inputs_embeds, attention_mask, word_index)` of the
+        marked sequences."""
+        input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
+        word_index, word_mask = batch["word_index"], batch["word_mask"].bool()
+        length = input_ids.size(1)
+        n = word_index.size(1)
+        device = input_ids.device
+        # exclusive subword end of every word: the next word's first subword, or the trailing special tokens
+        last_word = word_mask.sum(1, keepdim=True) - 1
+        sequence_end = attention_mask.sum(1, keepdim=True) - self.config.trailing_special_tokens
+        following = torch.cat([word_index[:, 1:], word_index[:, -1:]], dim=1)
+        word_end = torch.where(torch.arange(n, device=device) == last_word, sequence_end, following)
+        valid = spans[..., 0] >= 0
+        starts, ends, pairs = spans.clamp(min=0).unbind(-1)
+        subject = (pairs == 0).long()
+        # sort keys: at one subword position closing markers (inner first) < opening markers (outer first) < token
+        within = 2 * (n + 1)
+        open_key = (word_index.gather(1, starts) * 3 + 1) * within + (n - ends) * 2 + (1 - subject)
+        close_key = (word_end.gather(1, (ends - 1).clamp(min=0)) * 3) * within + (n - starts) * 2 + subject
+        token_key = (torch.arange(length, device=device) * 3 + 2) * within
+        never = (length + 1) * 3 * within
+        keys = torch.cat([
+            torch.where(attention_mask.bool(), token_key, never),
+            torch.where(valid, open_key, never),
+            torch.where(valid, close_key, never),
+        ], dim=1)
+        ids = torch.cat([input_ids, 2 * pairs, 2 * pairs + 1], dim=1)
+        is_marker = torch.cat([torch.zeros_like(attention_mask, dtype=torch.bool), valid, valid], dim=1)
+        order = keys.argsort(dim=1, stable=True)
+        new_length = int((keys < never).sum(1).max())
+        limit = getattr(self.config.encoder_config, "max_position_embeddings", None)
+        if limit is not None and new_length > limit:
+            raise ValueError(
+                f"Early fusion made a sequence of {new_length} subwords, more than the encoder's {limit} positions; "
+                "lower `max_length` or use fusion='late'."
+            )
+        positions = torch.arange(order.size(1), device=device).expand_as(order)
+        inverse = torch.empty_like(order).scatter_(1, order, positions)
+        order = order[:, :new_length]
+        new_mask = keys.gather(1, order) < never
+        ids, is_marker = ids.gather(1, order), is_marker.gather(1, order) & new_mask
+        ids = torch.where(new_mask, ids, 0)
+        embeds = self.get_input_embeddings()(torch.where(is_marker, 0, ids))
+        markers = self.marker_embeddings(torch.where(is_marker, ids, 0)).to(embeds.dtype)
+        embeds = torch.where(is_marker.unsqueeze(-1), markers, embeds)
+        return embeds, new_mask.long(), inverse.gather(1, word_index)
+
+    def _marked_srn_states(self, batch: dict[str, torch.Tensor], spans: torch.Tensor) -> torch.Tensor:
+        """Encoder + SRN over the marked text (early fusion): `items x words x 7 x H`."""
+        embeds, attention_mask, word_index = self.insert_markers(batch, spans)
+        hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        word_states = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+        return self._srn_states(word_states)
+
+    def _entity_tags(self, entity_spans: torch.Tensor, n: int) -> torch.Tensor:
+        """Late fusion's `e_e` (Sect. 3.4.2): `items x words x d^t` from `items x entities x 3` spans."""
+        words = torch.arange(n, device=entity_spans.device).view(1, 1, -1)
+        inside = (entity_spans[..., :1] <= words) & (words < entity_spans[..., 1:2]) & (entity_spans[..., :1] >= 0)
+        types = F.one_hot(entity_spans[..., 2].clamp(min=0), self.config.num_entity_types).to(self.dtype)
+        counts = torch.einsum("bew,bek->bwk", inside.to(self.dtype), types)
+        table = self.entity_tag_embeddings.weight
+        tags = counts @ table[1:]
+        return torch.where(counts.sum(-1, keepdim=True) > 0, tags, table[0].expand_as(tags))
+
+    # ---- the three modules ----------------------------------------------------------------------------------------
+
+    def subject_logits(
+        self, batch: dict[str, torch.Tensor], srn_states: torch.Tensor, entity_spans: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Subject module given the entity prior `entity_spans` (`batch x entities x 3` `[start, end, type]`, `-1`
+        padding): logits `batch x words x 1` (start, end) and `batch x words x words x 1` (match)."""
+        if self.config.fusion == "late":
+            parts = srn_states[:, :, SUBJECT_PARTS].flatten(-2)
+            return self.subject_head(torch.cat([self._entity_tags(entity_spans, srn_states.size(1)), parts], dim=-1))
+        markers = entity_spans.clone()
+        markers[..., 2] = torch.where(entity_spans[..., 0] >= 0, entity_spans[..., 2] + 1, -1)
+        return self.subject_head(self._marked_srn_states(batch, markers)[:, :, SUBJECT_PARTS].flatten(-2))
+
+    def object_logits(
+        self,
+        batch: dict[str, torch.Tensor],
+        srn_states: torch.Tensor,
+        entity_spans: torch.Tensor,
+        rows: torch.Tensor,
+        starts: torch.Tensor,
+        ends: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Object module for the subjects `[starts, ends)` of sentences `rows` (all subjects of all sentences in one
+        batch): logits `subjects x words x relation_types` (start, end), `subjects x words x words x relation_types`."""
+        n = srn_states.size(1)
+        entity_spans = entity_spans[rows]
+        if self.config.fusion == "late":
+            words = torch.arange(n, device=rows.device)
+            in_subject = (starts.unsqueeze(1) <= words) & (words < ends.unsqueeze(1))
+            parts = srn_states[rows][:, :, OBJECT_PARTS].flatten(-2)
+            features = [self._entity_tags(entity_spans, n), parts, self.subject_tag_embeddings(in_subject.long())]
+            return self.object_head(torch.cat(features, dim=-1))
+        markers = entity_spans.clone()
+        markers[..., 2] = torch.where(entity_spans[..., 0] >= 0, entity_spans[..., 2] + 1, -1)
+        subject = torch.stack([starts, ends, torch.zeros_like(starts)], dim=-1).unsqueeze(1)
+        sub_batch = {key: batch[key][rows] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
+        states = self._marked_srn_states(sub_batch, torch.cat([markers, subject], dim=1))
+        return self.object_head(states[:, :, OBJECT_PARTS].flatten(-2))
+
+    # ---- forward, losses, decode ----------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_index: torch.Tensor,
+        word_mask: torch.Tensor,
+        entity_labels: torch.Tensor | None = None,
+        relation_labels: torch.Tensor | None = None,
+        entity_fragments: torch.Tensor | None = None,
+    ) -> CascadeSrnOutput:
+        r"""
+        Runs the encoder, the SRN and the entity module on the plain sentence. With gold labels it also runs the
+        subject and object modules on the gold prior (Appendix B) and returns the loss; inference continues the
+        cascade on predictions in `decode`.
+
+        entity_labels (`batch x entities x 3`, *optional*): gold `[start, end, type]` (see `encode_labels`).
+        relation_labels (`batch x relations x 3`, *optional*): gold `[head, tail, type]`.
+        entity_fragments: accepted for the shared batch format; Cascade-SRN extracts continuous spans.
+        """
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "word_index": word_index,
+                 "word_mask": word_mask}
+        srn_states = self._srn_states(self.word_states(input_ids, attention_mask, word_index))
+        start, end, match = self.entity_head(srn_states[:, :, ENTITY_PARTS].flatten(-2))
+        output = CascadeSrnOutput(
+            entity_start_logits=start, entity_end_logits=end, entity_match_logits=match, srn_states=srn_states
+        )
+        if entity_labels is None:
+            return output
+        word_mask = word_mask.bool()
+        weights, width, num_rows = self.config.loss_weights, self.config.max_span_width, len(input_ids)
+        rows, slots = (entity_labels[..., 0] >= 0).nonzero(as_tuple=True)
+        gold = entity_labels[rows, slots]
+        targets = span_targets(start.shape, rows, gold[:, 0], gold[:, 1], gold[:, 2])
+        output.entity_loss = span_loss((start, end, match), targets, word_mask, weights[0:3], width) / num_rows
+        output.subject_loss, output.object_loss = self._relation_losses(
+            batch, srn_states, entity_labels, relation_labels, rows, gold
+        )
+        output.loss = output.entity_loss + output.subject_loss + output.object_loss
+        return output
+
+    def _relation_losses(
+        self,
+        batch: dict[str, torch.Tensor],
+        srn_states: torch.Tensor,
+        entity_labels: torch.Tensor,
+        relation_labels: torch.Tensor | None,
+        rows: torch.Tensor,
+        gold: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`L_s` and `L_o` with the gold entities as prior; the candidate subjects of SOE are every gold entity
+        (`train_subjects="entities"`, the paper's default) or only the gold subjects (Table 2's ablation)."""
+        word_mask = batch["word_mask"].bool()
+        weights, width, num_rows = self.config.loss_weights, self.config.max_span_width, len(word_mask)
+        if relation_labels is None:
+            relation_labels = entity_labels.new_full((num_rows, 1, 3), -1)
+        rel_rows, rel_slots = (relation_labels[..., 0] >= 0).nonzero(as_tuple=True)
+        head, tail, label = relation_labels[rel_rows, rel_slots].unbind(-1)
+        head_span, tail_span = entity_labels[rel_rows, head, :2], entity_labels[rel_rows, tail, :2]
+        logits = self.subject_logits(batch, srn_states, entity_labels)
+        targets = span_targets(logits[0].shape, rel_rows, head_span[:, 0], head_span[:, 1], torch.zeros_like(label))
+        subject_loss = span_loss(logits, targets, word_mask, weights[3:6], width) / num_rows
+        # candidate k is the subject of relation m when they sit in one sentence and k's span is m's head span
+        is_subject = (rows.unsqueeze(1) == rel_rows) & (gold[:, :2].unsqueeze(1) == head_span).all(-1)
+        if self.config.train_subjects == "subjects":
+            keep = is_subject.any(dim=1)
+            rows, gold, is_subject = rows[keep], gold[keep], is_subject[keep]
+        if len(rows) == 0:
+            return subject_loss, srn_states.new_zeros(())
+        logits = self.object_logits(batch, srn_states, entity_labels, rows, gold[:, 0], gold[:, 1])
+        candidate, relation = is_subject.nonzero(as_tuple=True)
+        targets = span_targets(
+            logits[0].shape, candidate, tail_span[relation, 0], tail_span[relation, 1], label[relation]
+        )
+        object_loss = span_loss(logits, targets, word_mask[rows], weights[6:9], width) / num_rows
+        return subject_loss, object_loss
+
+    def _fitting_prior(
+        self, batch: dict[str, torch.Tensor], entity_spans: torch.Tensor, entity_scores: torch.Tensor
+    ) -> torch.Tensor:
+        """Early fusion's entity prior, keeping per sentence only as many of the best-scoring predicted entities as
+        fit with their markers (and the subject's) into the encoder's positions; the rest become padding."""
+        limit = getattr(self.config.encoder_config, "max_position_embeddings", None)
+        if limit is None or entity_spans.size(1) == 0:
+            return entity_spans
+        room = (limit - batch["attention_mask"].sum(dim=1) - 2) // 2
+        rank = entity_scores.argsort(dim=1, descending=True).argsort(dim=1)
+        keep = (entity_spans[..., 0] >= 0) & (rank < room.unsqueeze(1))
+        return torch.where(keep.unsqueeze(-1), entity_spans, -1)
+
+    def decode(
+        self,
+        outputs: CascadeSrnOutput,
+        batch: dict[str, torch.Tensor],
+        threshold: float | None = None,
+        relation_threshold: float | None = None,
+    ) -> list[JointIEPrediction]:
+        """The inference cascade (Appendix B): entities from the entity module; subjects from the subject module given
+        those entities; objects from the object module for all subjects of all sentences at once. `threshold`
+        overrides the entity/subject threshold, `relation_threshold` the object threshold."""
+        threshold = self.config.threshold if threshold is None else threshold
+        relation_threshold = self.config.relation_threshold if relation_threshold is None else relation_threshold
+        width = self.config.max_span_width
+        word_mask = batch["word_mask"].bool()
+        num_rows = len(word_mask)
+        logits = (outputs.entity_start_logits, outputs.entity_end_logits, outputs.entity_match_logits)
+        rows, starts, ends, types, scores = decode_spans(logits, word_mask, threshold, width)
+        entities = {"row": rows, "start": starts, "end": ends, "type": types, "score": scores}
+        _, entity_spans, entity_scores = pad_by_row(
+            rows, num_rows, torch.stack([starts, ends, types], dim=-1), scores
+        )
+        prior = entity_spans
+        if self.config.fusion == "early":
+            prior = self._fitting_prior(batch, entity_spans, entity_scores)
+        logits = self.subject_logits(batch, outputs.srn_states, prior)
+        subject_rows, subject_starts, subject_ends, _, subject_scores = decode_spans(
+            logits, word_mask, threshold, width
+        )
+        relations = None
+        if len(subject_rows):
+            logits = self.object_logits(batch, outputs.srn_states, prior, subject_rows, subject_starts, subject_ends)
+            subject, object_starts, object_ends, labels, object_scores = decode_spans(
+                logits, word_mask[subject_rows], relation_threshold, width
+            )
+            row = subject_rows[subject]
+            heads = _entity_number(entity_spans, entity_scores, row, subject_starts[subject], subject_ends[subject])
+            tails = _entity_number(entity_spans, entity_scores, row, object_starts, object_ends)
+            keep = (heads >= 0) & (tails >= 0) & (heads != tails)
+            relations = {
+                "row": row[keep], "head": heads[keep], "tail": tails[keep], "type": labels[keep],
+                "score": torch.minimum(subject_scores[subject], object_scores)[keep],
+            }
+        return assemble_predictions(self.config, num_rows, entities, relations)
+
+
+def _entity_number(
+    entity_spans: torch.Tensor, entity_scores: torch.Tensor, rows: torch.Tensor, starts: torch.Tensor,
+    ends: torch.Tensor,
+) -> torch.Tensor:
+    """Number (within its row) of the best-scoring predicted entity with span `[starts, ends)` in sentence `rows`;
+    `-1` when no predicted entity has that span."""
+    candidates = entity_spans[rows]
+    same = (candidates[..., 0] == starts.unsqueeze(1)) & (candidates[..., 1] == ends.unsqueeze(1))
+    if same.size(1) == 0:
+        return torch.full_like(starts, -1)
+    best = entity_scores[rows].masked_fill(~same, -1.0).argmax(dim=1)
+    return torch.where(same.any(dim=1), best, -1)
+
+
+__all__ = ["CascadeSrnModel", "CascadeSrnOutput", "SelectionRecurrentNetwork"]

@@ -1,0 +1,224 @@
+"""Cascade-SRN: SRN gate equations, losses, marker insertion, both fusion variants overfitting to exact predictions,
+save/load, Auto classes and the joint-ie pipeline."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit, strip_scores
+from transformers import AutoConfig, AutoModel, BertConfig, pipeline
+
+from hf_jointie import CascadeSrnConfig, CascadeSrnModel
+from hf_jointie.models.cascade_srn import SelectionRecurrentNetwork
+from hf_jointie.models.cascade_srn.modeling_cascade_srn import selection_gates
+from hf_jointie.training import JointIEDataCollator
+
+#: Sentences whose targets late fusion (Eq. 11) can represent: the object module sees the subject only through the
+#: subject tag of each token, so a sentence may hold at most two entities (see `test_late_fusion_object_module_...`).
+LATE_ROWS = [
+    TOY_ROWS[0],
+    {"tokens": ["Acme", "Corp", "hired", "Johnsonville", "."],
+     "entities": [{"start": 0, "end": 2, "type": "Org"}, {"start": 3, "end": 4, "type": "Peop"}],
+     "relations": [{"head": 1, "tail": 0, "type": "Work_For"}]},
+    {"tokens": ["Mary", "lives", "in", "New", "York", "City", "."],
+     "entities": [{"start": 0, "end": 1, "type": "Peop"}, {"start": 3, "end": 6, "type": "Loc"}],
+     "relations": [{"head": 0, "tail": 1, "type": "Live_In"}]},
+    TOY_ROWS[3],
+]
+
+
+def _config(encoder_config, **kwargs) -> CascadeSrnConfig:
+    return CascadeSrnConfig(
+        encoder_config=encoder_config, entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES, dropout=0.0, **kwargs
+    )
+
+
+def _model(encoder_config, **kwargs) -> CascadeSrnModel:
+    torch.manual_seed(0)
+    return CascadeSrnModel(_config(encoder_config, **kwargs))
+
+
+def _batch(tokenizer, rows=TOY_ROWS):
+    batch = JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES)(rows)
+    return batch, batch.pop("references")
+
+
+def _inputs(batch):
+    return {key: batch[key] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
+
+
+@pytest.fixture(scope="module")
+def late_model(tokenizer):
+    """Late fusion overfitted on `LATE_ROWS` (shared by the overfitting and pipeline tests)."""
+    bert = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0)
+    model = _model(bert, fusion="late")
+    batch, _ = _batch(tokenizer, LATE_ROWS)
+    overfit(model, batch, steps=400, lr=5e-3)
+    return model
+
+
+def test_selection_gates_on_binary_masters():
+    """Eq. 4-5 with 0/1 master gates: an independent gate is on only for a neuron selected by its task alone; a shared
+    gate whenever all its tasks select the neuron."""
+    for e in (0.0, 1.0):
+        for s in (0.0, 1.0):
+            for o in (0.0, 1.0):
+                gates = selection_gates(torch.tensor([e]), torch.tensor([s]), torch.tensor([o])).squeeze(-1)
+                expected = [e * (1 - s) * (1 - o), s * (1 - e) * (1 - o), o * (1 - e) * (1 - s), e * s, e * o, s * o,
+                            e * s * o]
+                assert gates.tolist() == expected, (e, s, o, gates)
+
+
+def test_srn_matches_equations_1_to_10_by_hand():
+    torch.manual_seed(1)
+    srn = SelectionRecurrentNetwork(input_size=3, hidden_size=2)
+    x = torch.randn(2, 3, 3)
+    W_x, b, W_h = srn.input_gates.weight, srn.input_gates.bias, srn.hidden_gates.weight
+    h, c = torch.zeros(2, 2), torch.zeros(2, 2)
+    expected = []
+    for t in range(3):
+        z = x[:, t] @ W_x.T + b + h @ W_h.T
+        f, o, c_hat = torch.sigmoid(z[:, 0:2]), torch.sigmoid(z[:, 2:4]), torch.tanh(z[:, 4:6])  # Eq. 1
+        c_tilde = f * c  # Eq. 2
+        re, rs, ro, te, ts, to = (torch.sigmoid(z[:, 6 + 2 * i: 8 + 2 * i]) for i in range(6))  # Eq. 3 (twice)
+
+        def gates(pe, ps, po):  # Eq. 4-5, written out
+            es, eo, so, eso = pe * ps, pe * po, ps * po, pe * ps * po
+            return [pe - es - eo + eso, ps - es - so + eso, po - eo - so + eso, es, eo, so, eso]
+
+        memories = [gt * c_tilde + gh * c_hat for gh, gt in zip(gates(re, rs, ro), gates(te, ts, to))]  # Eq. 6-7
+        c = torch.cat(memories, dim=-1) @ srn.cell.weight.T + srn.cell.bias  # Eq. 8
+        h = o * torch.tanh(c)  # Eq. 9
+        expected.append(torch.stack([torch.tanh(m) for m in memories], dim=1))  # Eq. 10
+    assert torch.allclose(srn(x), torch.stack(expected, dim=1), atol=1e-6)
+
+
+def test_entity_loss_is_equation_14_with_equation_15_weights(tokenizer, tiny_bert_config):
+    weights = [1.0, 0.5, 0.25, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    model = _model(tiny_bert_config, loss_weights=weights, fusion="late").eval()
+    batch, _ = _batch(tokenizer)
+    output = model(**batch)
+    assert torch.allclose(output.loss, output.entity_loss + output.subject_loss + output.object_loss)
+    start = torch.zeros_like(output.entity_start_logits)
+    end, match = torch.zeros_like(start), torch.zeros_like(output.entity_match_logits)
+    total = 0.0
+    for row, sentence in enumerate(TOY_ROWS):
+        n = len(sentence["tokens"])
+        for e in sentence["entities"]:
+            k = ENTITY_TYPES.index(e["type"])
+            start[row, e["start"], k] = end[row, e["end"] - 1, k] = match[row, e["start"], e["end"] - 1, k] = 1.0
+        bce = lambda logits, target: F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+        total += bce(output.entity_start_logits[row, :n], start[row, :n])
+        total += 0.5 * bce(output.entity_end_logits[row, :n], end[row, :n])
+        upper = torch.triu(torch.ones(n, n, dtype=torch.bool))
+        total += 0.25 * bce(output.entity_match_logits[row, :n, :n][upper], match[row, :n, :n][upper])
+    assert torch.allclose(output.entity_loss, total / len(TOY_ROWS), atol=1e-4)
+
+
+def test_insert_markers_brackets_nested_spans_and_subject(tokenizer, tiny_bert_config):
+    model = _model(tiny_bert_config)
+    rows = [TOY_ROWS[1]]
+    batch, _ = _batch(tokenizer, rows)
+    # typed entity markers (pair 1 + type) for the two nested Loc spans, and the subject marker (pair 0) on one of them
+    loc = 1 + ENTITY_TYPES.index("Loc")
+    spans = torch.tensor([[[6, 9, loc], [6, 8, loc], [6, 8, 0], [-1, -1, -1]]])
+    embeds, mask, word_index = model.insert_markers(_inputs(batch), spans)
+    words = model.get_input_embeddings().weight
+    markers = model.marker_embeddings.weight
+    names = {tuple(words[i].tolist()): tokenizer.convert_ids_to_tokens(i) for i in batch["input_ids"][0].tolist()}
+    names.update({tuple(markers[2 * loc].tolist()): "<L", tuple(markers[2 * loc + 1].tolist()): "L>",
+                  tuple(markers[0].tolist()): "<S", tuple(markers[1].tolist()): "S>"})
+    sequence = [names[tuple(vector.tolist())] for vector in embeds[0]]
+    assert sequence == ["[CLS]", "mary", "works", "for", "acme", "corp", "in", "<L", "<S", "<L", "new", "york", "L>",
+                        "S>", "city", "L>", ".", "[SEP]"]
+    assert mask.tolist() == [[1] * len(sequence)]
+    assert [sequence[i] for i in word_index[0].tolist()] == [t.lower() for t in TOY_ROWS[1]["tokens"]]
+
+
+def test_early_fusion_overfits_to_exact_predictions(tokenizer, tiny_bert_config):
+    model = _model(tiny_bert_config, fusion="early")
+    batch, references = _batch(tokenizer)
+    overfit(model, batch, steps=300, lr=5e-3)
+    with torch.inference_mode():
+        predictions = model.decode(model(**batch), batch)
+    assert [strip_scores(p) for p in predictions] == [strip_scores(r) for r in references]
+    assert all(0.5 < item["score"] <= 1.0 for p in predictions for item in p["entities"] + p["relations"])
+
+
+def test_late_fusion_overfits_to_exact_predictions(tokenizer, late_model):
+    batch, references = _batch(tokenizer, LATE_ROWS)
+    with torch.inference_mode():
+        predictions = late_model.decode(late_model(**_inputs(batch)), batch)
+    assert [strip_scores(p) for p in predictions] == [strip_scores(r) for r in references]
+
+
+def test_late_fusion_object_module_sees_the_subject_only_through_its_tag(tokenizer, tiny_bert_config):
+    """Eq. 11: `h^_o,i = [e_e,i, SRN outputs of i, e_s,i]`: outside both subjects, the object logits of two subjects of
+    one sentence are equal (which is why late fusion cannot tell their objects apart; early fusion can)."""
+    batch, _ = _batch(tokenizer, [TOY_ROWS[1]])
+    for fusion, same in (("late", True), ("early", False)):
+        model = _model(tiny_bert_config, fusion=fusion).eval()
+        with torch.inference_mode():
+            output = model(**_inputs(batch))
+            entity_spans = batch["entity_labels"]
+            rows, starts, ends = torch.tensor([0, 0]), torch.tensor([0, 3]), torch.tensor([1, 5])
+            start, _, _ = model.object_logits(batch, output.srn_states, entity_spans, rows, starts, ends)
+        assert torch.allclose(start[0, 6:], start[1, 6:]) is same
+
+
+def test_decode_thresholds(tokenizer, tiny_bert_config):
+    model = _model(tiny_bert_config, fusion="late").eval()
+    batch, _ = _batch(tokenizer)
+    with torch.inference_mode():
+        output = model(**_inputs(batch))
+        nothing = model.decode(output, batch, threshold=1.0)
+        everything = model.decode(output, batch, threshold=0.0, relation_threshold=0.0)
+    assert all(not p["entities"] and not p["relations"] for p in nothing)
+    for prediction, row in zip(everything, TOY_ROWS):
+        n = len(row["tokens"])
+        assert len(prediction["entities"]) == n * (n + 1) // 2 * len(ENTITY_TYPES)
+        for relation in prediction["relations"]:
+            assert relation["head"] != relation["tail"] and relation["tail"] < len(prediction["entities"])
+
+
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_save_load_round_trip_and_auto_classes(tmp_path, tokenizer, tiny_bert_config, fusion):
+    config = AutoConfig.for_model(
+        "cascade_srn", encoder_config=tiny_bert_config.to_dict(), entity_types=ENTITY_TYPES,
+        relation_types=RELATION_TYPES, fusion=fusion, srn_hidden_size=16,
+    )
+    torch.manual_seed(0)
+    model = AutoModel.from_config(config).eval()
+    assert isinstance(model, CascadeSrnModel)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, CascadeSrnModel)
+    assert loaded.config.fusion == fusion and loaded.config.srn_hidden_size == 16
+    batch, _ = _batch(tokenizer)
+    with torch.inference_mode():
+        first, second = model(**batch), loaded(**batch)
+        assert torch.allclose(first.loss, second.loss)
+        assert torch.allclose(first.entity_match_logits, second.entity_match_logits)
+        assert torch.equal(first.srn_states, second.srn_states)
+
+
+def test_pipeline_through_the_shared_path(tmp_path, tokenizer, late_model):
+    late_model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    extractor = pipeline("joint-ie", model=str(tmp_path))
+    result = extractor("Acme Corp hired Johnsonville.")
+    entities = [(e["text"], e["type"], e["start"], e["end"]) for e in result["entities"]]
+    assert entities == [("Acme Corp", "Org", 0, 9), ("Johnsonville", "Peop", 16, 28)]
+    assert [(r["head"], r["tail"], r["type"]) for r in result["relations"]] == [(1, 0, "Work_For")]
+
+
+def test_config_rejects_bad_values(tiny_bert_config):
+    for field, value in (("fusion", "middle"), ("loss_weights", [1.0] * 8), ("loss_weights", [2.0] * 9),
+                         ("threshold", 1.5), ("train_subjects", "all"), ("trailing_special_tokens", -1)):
+        with pytest.raises(ValueError, match=field):
+            _config(tiny_bert_config, **{field: value})
+    with pytest.raises(ValueError, match="relation_types"):
+        CascadeSrnModel(CascadeSrnConfig(encoder_config=tiny_bert_config, entity_types=["A"], relation_types=[]))

@@ -1,0 +1,207 @@
+"""NAG-NER: targets and losses by hand, the alignment rule, overfitting flat + nested + discontinuous rows to exact
+predictions, save/load, Auto classes, decoder initialisation from the encoder, and the pipeline with fragments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import _VOCAB, TOY_ROWS, overfit, strip_scores
+from transformers import AutoConfig, AutoModel, BertConfig, BertModel, BertTokenizerFast, pipeline
+
+from hf_jointie import NagNerConfig, NagNerModel
+from hf_jointie.models.nag_ner.modeling_nag_ner import BOS, EOS, IGNORE, NON_ENTITY, NUM_SPECIAL
+from hf_jointie.training import JointIEDataCollator
+
+ENTITY_TYPES = ["ADR", "Loc", "Org", "Peop"]
+#: Discontinuous mentions (`fragments`) sharing their start word with a continuous one, and a flat row.
+DISCONTINUOUS_ROWS = [
+    {
+        "id": "disc-0",
+        "tokens": ["pain", "in", "leg", "and", "arm"],
+        "entities": [
+            {"start": 0, "end": 3, "type": "ADR"},
+            {"start": 0, "end": 5, "type": "ADR", "fragments": [[0, 2], [4, 5]]},
+        ],
+    },
+    {
+        "id": "disc-1",
+        "tokens": ["severe", "gastric", "bleeding", "and", "pain"],
+        "entities": [
+            {"start": 0, "end": 3, "type": "ADR"},
+            {"start": 0, "end": 5, "type": "ADR", "fragments": [[0, 1], [4, 5]]},
+        ],
+    },
+    {"id": "disc-2", "tokens": ["my", "arm", "was", "sore"], "entities": [{"start": 1, "end": 2, "type": "ADR"}]},
+]
+ROWS = [dict(row, relations=[]) for row in TOY_ROWS] + [dict(row, relations=[]) for row in DISCONTINUOUS_ROWS]
+
+
+@pytest.fixture(scope="module")
+def word_tokenizer() -> BertTokenizerFast:
+    """The conftest vocabulary as a working WordPiece tokenizer (built from a dict: in transformers 5 the `vocab_file`
+    path the shared fixture uses yields a 5-token vocabulary, so every word would be [UNK] and the generated subwords
+    could not locate discontinuous mentions)."""
+    vocab = {token: index for index, token in enumerate(dict.fromkeys(_VOCAB))}
+    return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=64)
+
+
+def _encoder_config(tokenizer) -> BertConfig:
+    return BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )
+
+
+def _model(tokenizer, **kwargs) -> NagNerModel:
+    torch.manual_seed(0)
+    config = NagNerConfig(
+        encoder_config=_encoder_config(tokenizer), entity_types=ENTITY_TYPES, relation_types=[], dropout=0.0, **kwargs
+    )
+    return NagNerModel(config)
+
+
+def _batch(tokenizer, rows=ROWS):
+    batch = JointIEDataCollator(tokenizer, ENTITY_TYPES, [])(rows)
+    return batch, batch.pop("references")
+
+
+@pytest.fixture(scope="module")
+def trained(word_tokenizer):
+    model = _model(word_tokenizer)
+    batch, references = _batch(word_tokenizer)
+    overfit(model, batch, steps=160, lr=4e-3)
+    return model, batch, references
+
+
+def test_overfits_flat_nested_and_discontinuous_to_exact_predictions(trained):
+    model, batch, references = trained
+    with torch.inference_mode():
+        predictions = model.decode(model(**batch), batch)
+    assert [strip_scores(p) for p in predictions] == [strip_scores(r) for r in references]
+    assert [e.get("fragments") for e in predictions[4]["entities"] if e["end"] == 5] == [[[0, 2], [4, 5]]]
+    assert all(0.5 < e["score"] <= 1.0 for p in predictions for e in p["entities"])
+    with torch.inference_mode():
+        assert all(not p["entities"] for p in model.decode(model(**batch), batch, threshold=1.0))
+
+
+def test_targets_follow_equation_5_and_loss_is_equation_7(word_tokenizer):
+    model = _model(word_tokenizer, max_entity_length=2).eval()
+    batch, _ = _batch(word_tokenizer, [DISCONTINUOUS_ROWS[0] | {"relations": []}])
+    counts, rows, starts, ranks, targets = model.generation_targets(
+        batch["input_ids"], batch["attention_mask"], batch["word_index"], batch["word_mask"].bool(),
+        batch["entity_labels"], batch["entity_fragments"],
+    )
+    ids = {word: word_tokenizer.convert_tokens_to_ids(word) for word in DISCONTINUOUS_ROWS[0]["tokens"]}
+    tag = lambda k: model.subword_vocab_size + k  # noqa: E731
+    adr = tag(NUM_SPECIAL + ENTITY_TYPES.index("ADR"))
+    assert counts.tolist() == [[2, 0, 0, 0, 0]]
+    # the two entities of word 0, shortest span first (NEPE rank 0), then one <O> item per other word
+    assert starts.tolist() == [0, 0, 1, 2, 3, 4] and ranks.tolist() == [0, 1, 0, 0, 0, 0]
+    assert targets.tolist() == [
+        [tag(BOS), adr, ids["pain"], ids["in"], ids["leg"]],  # 3 subwords > l_max = 2: uses the </s> slot
+        [tag(BOS), adr, ids["pain"], ids["in"], ids["arm"]],
+        [tag(BOS), tag(NON_ENTITY), ids["in"], tag(EOS), IGNORE],
+        [tag(BOS), tag(NON_ENTITY), ids["leg"], tag(EOS), IGNORE],
+        [tag(BOS), tag(NON_ENTITY), ids["and"], tag(EOS), IGNORE],
+        [tag(BOS), tag(NON_ENTITY), ids["arm"], tag(EOS), IGNORE],
+    ]
+    sampled = _model(word_tokenizer, max_entity_length=2, negative_ratio=1e-6).train()
+    _, _, sampled_starts, _, _ = sampled.generation_targets(
+        batch["input_ids"], batch["attention_mask"], batch["word_index"], batch["word_mask"].bool(),
+        batch["entity_labels"], batch["entity_fragments"],
+    )
+    assert sampled_starts.tolist() == [0, 0]  # negatives sampled away in training, entities always kept
+    output = model(**batch)
+    assert torch.equal(output.generation_targets, targets[targets != IGNORE])
+    count_loss = F.cross_entropy(output.count_logits[0], counts[0])
+    generation_loss = -torch.log_softmax(output.generation_logits, -1).gather(1, targets[targets != IGNORE][:, None])
+    assert torch.allclose(output.count_loss, count_loss, atol=1e-6)
+    assert torch.allclose(output.generation_loss, generation_loss.mean(), atol=1e-5)
+    assert torch.allclose(output.loss, output.count_loss + output.generation_loss)
+
+
+def test_alignment_rule(word_tokenizer):
+    model = _model(word_tokenizer)
+    row = {"tokens": ["severe", "pain", "in", "leg", "and", "pain", "in", "johnsonville"], "entities": [], "relations": []}
+    batch, _ = _batch(word_tokenizer, [row])
+    ids = word_tokenizer.convert_tokens_to_ids
+    eos = model.subword_vocab_size + EOS
+    sequences = [
+        (1, ["pain", "in", "leg"]),  # contiguous
+        (1, ["pain", "in", "johnson", "##ville"]),  # gap after "in": the nearest later word starting with "johnson"
+        (0, ["severe", "pain", "in"]),  # contiguous preferred over a jump
+        (1, ["pain", "leg"]),  # the gap skips "in"
+        (1, ["leg"]),  # the first subword must be the start word's
+        (5, ["pain", "in", "johnson"]),  # ends inside a word
+        (0, ["severe", "arm"]),  # "arm" is not in the sentence
+    ]
+    tokens = torch.full((len(sequences), 4), eos)
+    for i, (_, words) in enumerate(sequences):
+        tokens[i, : len(words)] = torch.tensor(ids(words))
+    length = torch.tensor([len(words) for _, words in sequences])
+    starts = torch.tensor([start for start, _ in sequences])
+    chosen, ok = model.align(batch, torch.zeros(len(sequences), dtype=torch.long), starts, tokens, length)
+    assert ok.tolist() == [True, True, True, True, False, False, False]
+    words = [row_words.nonzero().flatten().tolist() for row_words in chosen[:4]]
+    assert words == [[1, 2, 3], [1, 2, 7], [0, 1, 2], [1, 3]]
+
+
+def test_save_load_auto_classes_and_explicit_decoder_config(tmp_path, word_tokenizer):
+    model = _model(word_tokenizer, max_entity_length=4, start_threshold=0.3).eval()
+    assert model.decoder.config.is_decoder and model.decoder.config.add_cross_attention
+    model.save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(config, NagNerConfig) and config.max_entity_length == 4 and config.start_threshold == 0.3
+    assert config.decoder_config.add_cross_attention and config.relation_types == []
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, NagNerModel)
+    batch, _ = _batch(word_tokenizer)
+    with torch.inference_mode():
+        assert torch.allclose(model(**batch).loss, loaded(**batch).loss)
+    decoder = _encoder_config(word_tokenizer)
+    decoder.num_hidden_layers = 1
+    config = AutoConfig.for_model(
+        "nag_ner", encoder_config=_encoder_config(word_tokenizer).to_dict(), decoder_config=decoder.to_dict(),
+        entity_types=ENTITY_TYPES, relation_types=[],
+    )
+    model = AutoModel.from_config(config)
+    assert len(model.decoder.encoder.layer) == 1 and model.decoder.config.is_decoder
+    assert torch.isfinite(model(**batch).loss)
+
+
+def test_from_encoder_pretrained_initialises_the_decoder(tmp_path, word_tokenizer):
+    torch.manual_seed(1)
+    BertModel(_encoder_config(word_tokenizer)).save_pretrained(tmp_path)
+    model = NagNerModel.from_encoder_pretrained(tmp_path, entity_types=ENTITY_TYPES)
+    encoder, decoder = model.encoder.state_dict(), model.decoder.state_dict()
+    name = "encoder.layer.1.attention.self.query.weight"
+    assert torch.equal(encoder[name], decoder[name])
+    assert torch.equal(encoder["embeddings.word_embeddings.weight"], decoder["embeddings.word_embeddings.weight"])
+    assert "encoder.layer.0.crossattention.self.query.weight" in decoder
+
+
+def test_pipeline_returns_fragments_in_characters(tmp_path, trained, word_tokenizer):
+    model, _, _ = trained
+    model.save_pretrained(tmp_path)
+    word_tokenizer.save_pretrained(tmp_path)
+    extractor = pipeline("joint-ie", model=str(tmp_path))
+    text = "pain in leg and arm"
+    result = extractor(text)
+    assert result["relations"] == []
+    entities = sorted((e["start"], e["end"], e["type"], str(e.get("fragments"))) for e in result["entities"])
+    assert entities == [(0, 11, "ADR", "None"), (0, 19, "ADR", str([[0, 7], [16, 19]]))]
+    assert [text[s:e] for s, e in [[0, 7], [16, 19]]] == ["pain in", "arm"]
+
+
+def test_config_rejects_bad_values(word_tokenizer):
+    encoder = _encoder_config(word_tokenizer)
+    for field, value in (("max_entity_length", 0), ("max_entities_per_start", 0), ("start_threshold", 1.0),
+                         ("dropout", 1.0), ("max_entity_length", 62), ("negative_ratio", 0.0)):
+        with pytest.raises(ValueError, match=field):
+            NagNerConfig(encoder_config=encoder, entity_types=["A"], **{field: value})
+    wide = BertConfig(hidden_size=64, num_attention_heads=2)
+    with pytest.raises(ValueError, match="decoder_config"):
+        NagNerConfig(encoder_config=encoder, decoder_config=wide, entity_types=["A"])
+    with pytest.raises(ValueError, match="entity_types"):
+        NagNerModel(NagNerConfig(encoder_config=encoder, entity_types=[]))
