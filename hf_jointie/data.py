@@ -142,13 +142,22 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
+def read_parquet(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read and validate a parquet file of the schema (e.g. written by `dataset_scripts`); errors name the row."""
+    path = Path(path)
+    return [normalize_example(row, f"{path.name} row {i}") for i, row in enumerate(Dataset.from_parquet(str(path)))]
+
+
+def _read_file(path: str | os.PathLike) -> list[dict[str, Any]]:
+    return read_parquet(path) if Path(path).suffix == ".parquet" else read_jsonl(path)
+
+
 def _split_files(directory: Path) -> dict[str, Path]:
-    """Map split names to the `*.jsonl` files of a dataset directory (`train.jsonl`, `fold0_test.jsonl`, ...)."""
-    files = {}
-    for path in sorted(directory.glob("*.jsonl")):
-        files[path.stem] = path
+    """Map split names to the `*.jsonl` / `*.parquet` files of a dataset directory (`train.jsonl`,
+    `fold0_test.jsonl`, `test.parquet`, ...)."""
+    files = {path.stem: path for pattern in ("*.jsonl", "*.parquet") for path in sorted(directory.glob(pattern))}
     if not files:
-        raise ValueError(f"{directory} holds no *.jsonl files")
+        raise ValueError(f"{directory} holds no *.jsonl or *.parquet files")
     return files
 
 
@@ -159,9 +168,9 @@ def load_jointie_dataset(
     """Load a dataset in the hf_jointie schema as a `DatasetDict` with the explicit [`FEATURES`].
 
     Args:
-        path: a directory of `<split>.jsonl` files (`train.jsonl`, `dev.jsonl`, `test.jsonl`, or any other stem such
-            as ADE's `fold0_train.jsonl`), a folder written by `DatasetDict.save_to_disk`, a mapping
-            `{split: file}`, or a `DatasetDict` (validated and cast).
+        path: a directory of `<split>.jsonl` or `<split>.parquet` files (`train.jsonl`, `dev.jsonl`, `test.jsonl`, or
+            any other stem such as ADE's `fold0_train.jsonl`), one such file, a folder written by
+            `DatasetDict.save_to_disk`, a mapping `{split: file}`, or a `DatasetDict` (validated and cast).
         splits: keep only these split names.
 
     Every record is validated ([`normalize_example`]); the first problem raises a `ValueError` naming the file and
@@ -170,17 +179,17 @@ def load_jointie_dataset(
     if isinstance(path, DatasetDict):
         tables = {name: [normalize_example(row, f"{name} row {i}") for i, row in enumerate(ds)] for name, ds in path.items()}
     elif isinstance(path, Mapping):
-        tables = {name: read_jsonl(file) for name, file in path.items()}
+        tables = {name: _read_file(file) for name, file in path.items()}
     else:
         directory = Path(path)
         if not directory.exists():
             raise FileNotFoundError(f"No dataset at {directory}")
         if directory.is_file():
-            tables = {directory.stem: read_jsonl(directory)}
+            tables = {directory.stem: _read_file(directory)}
         elif (directory / "dataset_dict.json").exists():
             return load_jointie_dataset(load_from_disk(str(directory)), splits)
         else:
-            tables = {name: read_jsonl(file) for name, file in _split_files(directory).items()}
+            tables = {name: _read_file(file) for name, file in _split_files(directory).items()}
     if splits is not None:
         missing = [name for name in splits if name not in tables]
         if missing:

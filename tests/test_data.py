@@ -61,6 +61,26 @@ def test_validation_errors_name_file_line_and_problem(tmp_path, row, message):
         load_jointie_dataset(tmp_path)
 
 
+def test_parquet_files_load_and_validate(tmp_path):
+    load_jointie_dataset(_jsonl_dir(tmp_path))["train"].to_parquet(tmp_path / "train.parquet")
+    data = load_jointie_dataset(tmp_path / "train.parquet")
+    assert data["train"].features == FEATURES and data["train"]["tokens"] == [row["tokens"] for row in TOY_ROWS]
+    bad = load_jointie_dataset(_jsonl_dir(tmp_path))["train"].map(
+        lambda row, i: {"entities": [{"start": 0, "end": 99, "type": "X", "fragments": []}]} if i == 1 else {},
+        with_indices=True,
+    )
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="bad.parquet row 1, entity 0: span"):
+        load_jointie_dataset({"train": tmp_path / "bad.parquet"})
+
+
+def _jsonl_dir(tmp_path):
+    directory = tmp_path / "jsonl"
+    directory.mkdir(exist_ok=True)
+    _write(directory / "train.jsonl", TOY_ROWS)
+    return directory
+
+
 def test_invalid_json_and_unknown_labels(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"tokens": [\n')
     with pytest.raises(ValueError, match="train.jsonl line 1: invalid JSON"):
