@@ -89,9 +89,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
                           for h in of_cluster[parts[0]] for t in of_cluster[parts[1]]]
         record = {"id": common.make_id(id_format, split, obj.get("id", position)),
                   "tokens": [text[s:e] for s, e in tokens], "entities": entities, "relations": relations}
-        common.validate(record, path, where)
-        record["entities"], record["relations"] = common.dedupe_entities(entities, relations, out.dropped)
-        out.add(record, path, where)
+        out.add_deduplicated(record, path, where)
     return out
 
 

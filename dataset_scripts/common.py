@@ -66,6 +66,15 @@ class Split:
         validate(record, path, where)
         self.records.append(record)
 
+    def add_deduplicated(self, record: Record, path: Path | str, where: str, sort: bool = False) -> None:
+        """Validate ``record`` as the source wrote it, drop its exact duplicate entities (counted in ``dropped``),
+        optionally sort its entities, and keep it. Neither step can make a valid record invalid."""
+        validate(record, path, where)
+        entities, relations = dedupe_entities(record["entities"], record["relations"], self.dropped)
+        if sort:
+            entities, relations = sort_entities(entities, relations)
+        self.records.append(dict(record, entities=entities, relations=relations))
+
 
 Reader = Callable[..., Split]
 

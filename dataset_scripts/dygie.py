@@ -83,9 +83,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
                 relations.append({"head": by_span[head], "tail": by_span[tail], "type": rel[4]})
             record = {"id": common.make_id(id_format, split, f"{doc['doc_key']}-{i}"),
                       "tokens": tokens, "entities": entities, "relations": relations}
-            common.validate(record, path, here)
-            record["entities"], record["relations"] = common.dedupe_entities(entities, relations, out.dropped)
-            out.add(record, path, here)
+            out.add_deduplicated(record, path, here)
     return out
 
 

@@ -27,9 +27,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
         relations = [{"head": r["head"], "tail": r["tail"], "type": r["type"]} for r in obj["relations"]]
         record = {"id": common.make_id(id_format, split, obj.get("orig_id", position)),
                   "tokens": obj["tokens"], "entities": entities, "relations": relations}
-        common.validate(record, path, where)
-        record["entities"], record["relations"] = common.dedupe_entities(entities, relations, out.dropped)
-        out.add(record, path, where)
+        out.add_deduplicated(record, path, where)
     return out
 
 

@@ -32,10 +32,7 @@ def read_split(path: Path, split: str, *, id_format: str = common.DEFAULT_ID_FOR
             entities.append(common.entity(fragments[0][0], fragments[-1][1], mention["type"], fragments))
         record = {"id": common.make_id(id_format, split, position), "tokens": obj["sentence"],
                   "entities": entities, "relations": []}
-        common.validate(record, path, where)
-        entities, _ = common.dedupe_entities(entities, [], out.dropped)
-        record["entities"], _ = common.sort_entities(entities, [])
-        out.add(record, path, where)
+        out.add_deduplicated(record, path, where, sort=True)
     return out
 
 
