@@ -78,11 +78,16 @@ class JointIEPreTrainedModel(PreTrainedModel):
     ) -> torch.Tensor:
         """Run the encoder and gather the hidden state of every word's first subword: `batch x words x hidden`."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+        return gather_words(hidden, word_index)
 
     def decode(self, outputs: JointIEOutput, batch: dict[str, torch.Tensor], **thresholds) -> list[JointIEPrediction]:
         """Turn `outputs` of `forward(**batch)` into one prediction per sentence, in word offsets."""
         raise NotImplementedError(f"{type(self).__name__} must implement `decode`.")
+
+
+def gather_words(hidden: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
+    """Rows of `hidden` (`batch x subwords x dim`) at each word's first subword: `batch x words x dim`."""
+    return hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
 
 
 def pad_by_row(rows: torch.Tensor, num_rows: int, *values: torch.Tensor, fill: int | float = -1):

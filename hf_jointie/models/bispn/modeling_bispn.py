@@ -65,7 +65,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_bispn import BispnConfig, _encoder_attribute
 
@@ -281,8 +281,7 @@ class BispnModel(JointIEPreTrainedModel):
         # the backbone on the tokens alone = the token rows of the one-way encoder (module docstring)
         encoded = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         layers = encoded.hidden_states
-        index = word_index.unsqueeze(-1).expand(-1, -1, layers[0].size(-1))
-        layers = [self.input_projection(states.gather(1, index)) for states in layers]
+        layers = [self.input_projection(gather_words(states, word_index)) for states in layers]
         queries = torch.cat([self.entity_queries.weight, self.relation_queries.weight])
         queries = queries.unsqueeze(0).expand(len(input_ids), -1, -1)
         for layer_input, block in zip(layers[:-1], self.encoder_query_layers):

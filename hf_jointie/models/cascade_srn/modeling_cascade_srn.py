@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, pad_by_row
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pad_by_row
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_cascade_srn import CascadeSrnConfig
 
@@ -312,7 +312,7 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         """Encoder + SRN over the marked text (early fusion): `items x words x 7 x H`."""
         embeds, attention_mask, word_index = self.insert_markers(batch, spans)
         hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
-        word_states = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+        word_states = gather_words(hidden, word_index)
         return self._srn_states(word_states)
 
     def _entity_tags(self, entity_spans: torch.Tensor, n: int) -> torch.Tensor:

@@ -56,7 +56,7 @@ from torch import nn
 from transformers import AutoModel
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, pad_by_row
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pad_by_row
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_nag_ner import NagNerConfig
 
@@ -202,7 +202,7 @@ class NagNerModel(JointIEPreTrainedModel):
         """
         word_mask = word_mask.bool()
         encoder_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        words = encoder_states.gather(1, word_index.unsqueeze(-1).expand(-1, -1, encoder_states.size(-1)))
+        words = gather_words(encoder_states, word_index)
         count_logits = self.start_classifier(self.dropout(words))
         output = NagNerOutput(count_logits=count_logits, encoder_hidden_states=encoder_states)
         if entity_labels is None:

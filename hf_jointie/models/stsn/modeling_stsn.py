@@ -56,7 +56,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, best_of_overlapping, pad_by_row
+from ...modeling_utils import (
+    JointIEPreTrainedModel,
+    assemble_predictions,
+    best_of_overlapping,
+    gather_words,
+    pad_by_row,
+)
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_stsn import StsnConfig
 
@@ -218,7 +224,7 @@ class StsnModel(JointIEPreTrainedModel):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         batch, length, size = hidden.shape
         num_words = word_index.size(1)
-        first = hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, size))
+        first = gather_words(hidden, word_index)
         starts = word_index.masked_fill(~word_mask, length).contiguous()
         positions = torch.arange(length, device=hidden.device).expand(batch, length).contiguous()
         owner = torch.searchsorted(starts, positions, right=True) - 1
