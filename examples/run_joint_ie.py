@@ -4,7 +4,8 @@
     accelerate launch examples/run_joint_ie.py --model_type iter --backbone <path-or-name> \
         --dataset_dir ../shared/data/conll04 --output_dir out/iter-conll04 --do_train --do_eval --do_predict
 
-Every standard `TrainingArguments` flag works (`--num_train_epochs`, `--learning_rate`, ...). The label sets come from
+Every standard `TrainingArguments` flag works (`--num_train_epochs`, `--learning_rate`, ...), plus
+`--head_learning_rate` / `--head_weight_decay` for the parameters outside the pretrained backbone. The label sets come from
 the data (or `--entity_types` / `--relation_types`). Evaluation decodes and scores with the shared metric, so
 `eval_results.json` holds `eval_ner_f1`, `eval_re_f1` and `eval_re_strict_f1` (`test_*` for `--do_predict`). The
 output directory holds the model and tokenizer: `pipeline("joint-ie", model=output_dir)` loads it.
@@ -17,11 +18,11 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from transformers import AutoModel, AutoTokenizer, HfArgumentParser, TrainingArguments, set_seed
+from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 import hf_jointie
 from hf_jointie.data import label_sets, load_jointie_dataset
-from hf_jointie.training import JointIEDataCollator, JointIETrainer
+from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _subset(dataset, limit):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, JointIETrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
     training_args.remove_unused_columns = False  # the collator reads the raw rows
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)

@@ -36,6 +36,9 @@ class JointIEPreTrainedModel(PreTrainedModel):
     base_model_prefix = "jointie"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
+    #: Modules holding pretrained weights; the optimiser may give them their own learning rate (see
+    #: `hf_jointie.training.JointIETrainingArguments`). Everything else is a freshly initialised head.
+    backbone_modules: tuple[str, ...] = ("encoder",)
 
     def __init__(self, config: JointIEConfig):
         config.check_labels()

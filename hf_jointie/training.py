@@ -11,16 +11,35 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import PreTrainedTokenizerBase, Trainer
+from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
 
 from .data import encode_labels, encode_words
 from .metrics import compute_joint_ie_metrics
 from .outputs import JointIEPrediction
+
+
+@dataclass
+class JointIETrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the optimiser settings of the heads on top of the backbone.
+
+    The papers tune the pretrained backbone and the freshly initialised heads separately (ITER's Table 7 gives a
+    learning rate, schedule and weight decay for each; BiSPN trains its decoder faster than its encoder). Parameters
+    of the modules a model names in `backbone_modules` (the encoder, and NAG-NER's decoder initialised from it) use
+    `learning_rate` / `weight_decay`; every other parameter uses `head_learning_rate` / `head_weight_decay`, which
+    default to the same values. Both groups follow the one `lr_scheduler_type`.
+    """
+
+    head_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the parameters outside the backbone (default: learning_rate)."}
+    )
+    head_weight_decay: float | None = field(
+        default=None, metadata={"help": "Weight decay of the parameters outside the backbone (default: weight_decay)."}
+    )
 
 
 @dataclass
@@ -58,6 +77,34 @@ class JointIETrainer(Trainer):
     def __init__(self, *args, compute_metrics: Callable | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.joint_ie_metrics = compute_metrics
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        """The `Trainer` optimiser, with the heads in parameter groups of their own when `head_learning_rate` or
+        `head_weight_decay` is set (see [`JointIETrainingArguments`])."""
+        head_lr = getattr(self.args, "head_learning_rate", None)
+        head_decay = getattr(self.args, "head_weight_decay", None)
+        if self.optimizer is not None or (head_lr is None and head_decay is None):
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        decay_names = set(self.get_decay_parameter_names(model))
+        backbone = tuple(f"{name}." for name in model.backbone_modules)
+        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:
+                groups.setdefault((name.startswith(backbone), name in decay_names), []).append(parameter)
+        settings = {
+            True: (self.args.learning_rate, self.args.weight_decay),
+            False: (self.args.learning_rate if head_lr is None else head_lr,
+                    self.args.weight_decay if head_decay is None else head_decay),
+        }
+        param_groups = [
+            {"params": params, "lr": settings[is_backbone][0], "weight_decay": settings[is_backbone][1] if decays else 0.0}
+            for (is_backbone, decays), params in sorted(groups.items(), reverse=True)
+        ]
+        optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        optimizer_kwargs.pop("lr", None)
+        self.optimizer = optimizer_class(param_groups, **optimizer_kwargs)
+        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = {key: value for key, value in inputs.items() if key != "references"}

@@ -54,3 +54,28 @@ def test_example_script_rejects_bad_arguments(tmp_path, backbone_and_data):
                            "--output_dir", str(tmp_path / "x")])
     with pytest.raises(ValueError, match="exactly one of --backbone"):
         run_joint_ie.main(["--model_type", "iter", "--dataset_dir", str(data), "--output_dir", str(tmp_path / "x")])
+
+
+def test_head_learning_rate_puts_the_heads_in_their_own_parameter_groups(tmp_path, tiny_bert_config):
+    from hf_jointie import IterConfig, IterModel
+    from hf_jointie.training import JointIETrainer, JointIETrainingArguments
+
+    model = IterModel(IterConfig(encoder_config=tiny_bert_config, entity_types=ENTITY_TYPES,
+                                 relation_types=RELATION_TYPES))
+    args = JointIETrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, weight_decay=0.05,
+                                    head_learning_rate=1e-3, head_weight_decay=0.2, report_to="none", use_cpu=True)
+    optimizer = JointIETrainer(model=model, args=args).create_optimizer()
+    settings = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            settings[names[id(parameter)]] = (group["lr"], group["weight_decay"])
+    assert len(settings) == len(names)
+    assert settings["encoder.encoder.layer.0.attention.self.query.weight"] == (1e-5, 0.05)
+    assert settings["encoder.encoder.layer.0.attention.self.query.bias"] == (1e-5, 0.0)
+    assert settings["span_left.weight"] == (1e-3, 0.2)
+    assert settings["span_left.bias"] == (1e-3, 0.0)
+    # without the head options the plain Trainer optimiser is used: one learning rate everywhere
+    plain = JointIETrainer(model=model, args=JointIETrainingArguments(
+        output_dir=str(tmp_path), learning_rate=1e-5, report_to="none", use_cpu=True)).create_optimizer()
+    assert {group["lr"] for group in plain.param_groups} == {1e-5}
