@@ -29,7 +29,7 @@ class JointIETrainingArguments(TrainingArguments):
 
     The papers tune the pretrained backbone and the freshly initialised heads separately (ITER's Table 7 gives a
     learning rate, schedule and weight decay for each; BiSPN trains its decoder faster than its encoder). Parameters
-    of the modules a model names in `backbone_modules` (the encoder, and NAG-NER's decoder initialised from it) use
+    of the modules a model names in `backbone_modules` (by default its pretrained encoder) use
     `learning_rate` / `weight_decay`; every other parameter uses `head_learning_rate` / `head_weight_decay`, which
     default to the same values. Both groups follow the one `lr_scheduler_type`.
     """

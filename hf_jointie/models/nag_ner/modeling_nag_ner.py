@@ -100,7 +100,6 @@ class NagNerModel(JointIEPreTrainedModel):
     """NAG-NER on a BERT-like encoder and decoder. See the module docstring for the paper's sections each part follows."""
 
     config_class = NagNerConfig
-    backbone_modules = ("encoder", "decoder")
 
     def __init__(self, config: NagNerConfig):
         super().__init__(config)
