@@ -118,11 +118,21 @@ class IterModel(JointIEPreTrainedModel):
         logits[rows, slots, width] = self.span_out(pairs).to(logits.dtype)
         return logits, span_mask
 
-    def link_logits(self, hidden: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-        """`is_link` logits for every ordered pair of entities `[starts, ends)`: `batch x entities x entities x rels`."""
+    def link_logits(
+        self, hidden: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, exists: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`is_link` logits for every ordered pair of distinct entities `[starts, ends)` (where `exists`):
+        `batch x entities x entities x relation_types`, and the mask of the pairs that exist. As in `_span_logits`,
+        the head runs only on the existing pairs."""
+        pairs = exists.unsqueeze(2) & exists.unsqueeze(1)
+        pairs &= ~torch.eye(pairs.size(1), dtype=torch.bool, device=pairs.device)
         batch = torch.arange(len(hidden), device=hidden.device).unsqueeze(1)
         spans = torch.cat([hidden[batch, starts.clamp(min=0)], hidden[batch, (ends - 1).clamp(min=0)]], dim=-1)
-        return self.link_out(self.link_head(spans).unsqueeze(2) + self.link_tail(spans).unsqueeze(1))
+        rows, heads, tails = pairs.nonzero(as_tuple=True)
+        scores = self.link_out(self.link_head(spans)[rows, heads] + self.link_tail(spans)[rows, tails])
+        logits = hidden.new_zeros(*pairs.shape, scores.size(-1))
+        logits[rows, heads, tails] = scores.to(logits.dtype)
+        return logits, pairs
 
     def forward(
         self,
@@ -195,16 +205,14 @@ class IterModel(JointIEPreTrainedModel):
         """Eq. 14 over every ordered pair of distinct gold entities, summed and averaged over sentences."""
         if self.config.num_relation_types == 0:
             return hidden.new_zeros(())
-        logits = self.link_logits(hidden, entity_labels[..., 0], entity_labels[..., 1])
+        exists = entity_labels[..., 0] >= 0
+        logits, pairs = self.link_logits(hidden, entity_labels[..., 0], entity_labels[..., 1], exists)
         targets = torch.zeros_like(logits)
         if relation_labels is not None:
             head, tail, label = relation_labels.unbind(-1)
             valid = head >= 0
             rows = torch.arange(len(targets), device=targets.device).unsqueeze(1).expand_as(valid)
             targets[rows[valid], head[valid], tail[valid], label[valid]] = 1.0
-        exists = entity_labels[..., 0] >= 0
-        pairs = exists.unsqueeze(2) & exists.unsqueeze(1)
-        pairs &= ~torch.eye(pairs.size(1), dtype=torch.bool, device=pairs.device)
         losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
         return (losses * pairs).sum() / len(targets)
 
@@ -241,9 +249,8 @@ class IterModel(JointIEPreTrainedModel):
         if self.config.num_relation_types == 0:
             return assemble_predictions(self.config, num_rows, entities)
         exists, start, end = pad_by_row(rows, num_rows, entity_start, entity_end)
-        link_probs = torch.sigmoid(self.link_logits(outputs.word_hidden_states, start, end))
-        pairs = exists.unsqueeze(2) & exists.unsqueeze(1)
-        pairs &= ~torch.eye(pairs.size(1), dtype=torch.bool, device=pairs.device)
+        link_logits, pairs = self.link_logits(outputs.word_hidden_states, start, end, exists)
+        link_probs = torch.sigmoid(link_logits)
         rel_rows, heads, tails, rel_labels = ((link_probs > relation_threshold) & pairs.unsqueeze(-1)).nonzero(
             as_tuple=True
         )
