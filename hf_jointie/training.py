@@ -47,7 +47,8 @@ class JointIEDataCollator:
     """Tokenizes rows of the schema, aligns words to subwords and adds the gold tensors of `encode_labels`.
 
     The raw rows travel along under `references` (popped before the model is called) so that evaluation compares
-    decoded predictions with exactly the rows of the batch, also when accelerate shards evaluation.
+    decoded predictions with exactly the rows of the batch, also when accelerate shards evaluation. With no
+    `relation_types` (an entity-only model) the rows' relations are ignored instead of rejected as unknown labels.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -60,7 +61,9 @@ class JointIEDataCollator:
             self.tokenizer, [row["tokens"] for row in rows], self.max_length, names=[row.get("id") for row in rows]
         )
         if all("entities" in row for row in rows):
-            batch.update(encode_labels(rows, self.entity_types, self.relation_types))
+            # an entity-only model (NAG-NER) trained on joint data: relations are not its task
+            targets = rows if self.relation_types else [{**row, "relations": []} for row in rows]
+            batch.update(encode_labels(targets, self.entity_types, self.relation_types))
             batch["references"] = [
                 {"entities": list(row["entities"]), "relations": list(row.get("relations") or [])} for row in rows
             ]

@@ -79,3 +79,13 @@ def test_head_learning_rate_puts_the_heads_in_their_own_parameter_groups(tmp_pat
     plain = JointIETrainer(model=model, args=JointIETrainingArguments(
         output_dir=str(tmp_path), learning_rate=1e-5, report_to="none", use_cpu=True)).create_optimizer()
     assert {group["lr"] for group in plain.param_groups} == {1e-5}
+
+
+def test_collator_ignores_relations_for_an_entity_only_model_but_rejects_unknown_labels(tokenizer):
+    from hf_jointie.training import JointIEDataCollator
+
+    batch = JointIEDataCollator(tokenizer, ENTITY_TYPES, [])(TOY_ROWS[:2])
+    assert (batch["relation_labels"] == -1).all()
+    assert batch["references"][1]["relations"] == TOY_ROWS[1]["relations"]  # scored as usual
+    with pytest.raises(ValueError, match="unknown relation type 'Live_In'"):
+        JointIEDataCollator(tokenizer, ENTITY_TYPES, ["Work_For"])(TOY_ROWS[:1])
