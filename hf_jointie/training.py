@@ -23,6 +23,10 @@ from .metrics import compute_joint_ie_metrics
 from .outputs import JointIEPrediction
 
 
+#: The gold tensors of `encode_labels`: a forward pass without them predicts only.
+LABEL_KEYS = ("entity_labels", "entity_fragments", "relation_labels")
+
+
 @dataclass
 class JointIETrainingArguments(TrainingArguments):
     """`TrainingArguments` plus the optimiser settings of the heads on top of the backbone.
@@ -39,6 +43,14 @@ class JointIETrainingArguments(TrainingArguments):
     )
     head_weight_decay: float | None = field(
         default=None, metadata={"help": "Weight decay of the parameters outside the backbone (default: weight_decay)."}
+    )
+    compute_eval_loss: bool = field(
+        default=True,
+        metadata={
+            "help": "Also report eval_loss, which takes a forward pass with the gold labels besides the decoding one. "
+            "Turn it off where the training forward is expensive (Cascade-SRN early fusion re-encodes the text per "
+            "gold entity)."
+        },
     )
 
 
@@ -113,22 +125,27 @@ class JointIETrainer(Trainer):
         inputs = {key: value for key, value in inputs.items() if key != "references"}
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
-    def predict_dataset(self, dataset: Dataset) -> tuple[list[JointIEPrediction], list[dict], float]:
-        """Decode `dataset` batch by batch; returns predictions, the matching reference rows and the mean loss."""
+    def predict_dataset(self, dataset: Dataset) -> tuple[list[JointIEPrediction], list[dict], float | None]:
+        """Decode `dataset` batch by batch; returns predictions, the matching reference rows and the mean loss (None
+        when `compute_eval_loss` is off: the model then sees no labels)."""
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
+        with_loss = getattr(self.args, "compute_eval_loss", True)
         predictions, references, losses = [], [], []
         with torch.inference_mode():
             for batch in self.get_eval_dataloader(dataset):
                 batch = self._prepare_inputs(batch)
                 rows = batch.pop("references")
+                if not with_loss:
+                    batch = {key: value for key, value in batch.items() if key not in LABEL_KEYS}
                 outputs = model(**batch)
                 decoded = model.decode(outputs, batch)
                 gathered = self.accelerator.gather_for_metrics(list(zip(decoded, rows)), use_gather_object=True)
                 predictions.extend(prediction for prediction, _ in gathered)
                 references.extend(reference for _, reference in gathered)
-                losses.append(float(outputs.loss))
-        return predictions, references, sum(losses) / max(len(losses), 1)
+                if with_loss:
+                    losses.append(float(outputs.loss))
+        return predictions, references, sum(losses) / len(losses) if losses else None
 
     def evaluate(self, eval_dataset: Dataset | None = None, ignore_keys=None, metric_key_prefix: str = "eval"):
         dataset = self.eval_dataset if eval_dataset is None else eval_dataset
@@ -146,7 +163,8 @@ class JointIETrainer(Trainer):
             scores = compute_joint_ie_metrics(predictions, references, config.entity_types, config.relation_types)
         runtime = time.time() - start
         metrics = {f"{metric_key_prefix}_{key}": value for key, value in scores.items()}
-        metrics[f"{metric_key_prefix}_loss"] = loss if math.isfinite(loss) else float("nan")
+        if loss is not None:
+            metrics[f"{metric_key_prefix}_loss"] = loss if math.isfinite(loss) else float("nan")
         metrics[f"{metric_key_prefix}_runtime"] = round(runtime, 4)
         metrics[f"{metric_key_prefix}_samples_per_second"] = round(len(references) / max(runtime, 1e-9), 3)
         self.log(metrics)

@@ -89,3 +89,26 @@ def test_collator_ignores_relations_for_an_entity_only_model_but_rejects_unknown
     assert batch["references"][1]["relations"] == TOY_ROWS[1]["relations"]  # scored as usual
     with pytest.raises(ValueError, match="unknown relation type 'Live_In'"):
         JointIEDataCollator(tokenizer, ENTITY_TYPES, ["Work_For"])(TOY_ROWS[:1])
+
+
+def test_evaluation_without_the_loss_pass_decodes_the_same(tmp_path, tokenizer, tiny_bert_config):
+    from datasets import Dataset
+
+    from hf_jointie import IterConfig, IterModel
+    from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
+
+    torch.manual_seed(0)
+    model = IterModel(IterConfig(encoder_config=tiny_bert_config, entity_types=ENTITY_TYPES,
+                                 relation_types=RELATION_TYPES, left_threshold=0.3, span_threshold=0.2))
+    collator = JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES)
+    data = Dataset.from_list(TOY_ROWS)
+    results = {}
+    for with_loss in (True, False):
+        args = JointIETrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True,
+                                        remove_unused_columns=False, compute_eval_loss=with_loss)
+        trainer = JointIETrainer(model=model, args=args, data_collator=collator, eval_dataset=data)
+        results[with_loss] = trainer.evaluate()
+    assert "eval_loss" in results[True] and "eval_loss" not in results[False]
+    assert results[True]["eval_ner_precision"] > 0.0  # the thresholds make the random model predict something
+    for key in ("eval_ner_precision", "eval_ner_f1", "eval_re_f1"):
+        assert results[True][key] == results[False][key]
