@@ -21,6 +21,8 @@ WEIGHTS = (
     "linking_loss_weight",
 )
 TERMS = ("entity_loss", "relation_loss", "consistency_loss", "has_relation_loss", "linking_loss")
+#: The paper's equations read literally: one-to-one matching and an unweighted null label.
+ONE_TO_ONE = {"entity_label_repeats": 1, "relation_label_repeats": 1, "null_label_weight": 1.0}
 
 
 def _model(encoder_config, **kwargs) -> BispnModel:
@@ -72,6 +74,56 @@ def test_hungarian_matches_brute_force_over_permutations():
             assert total == pytest.approx(best, abs=1e-6)
 
 
+def test_one_to_many_matching_offers_every_gold_item_in_turn():
+    """`repeats`: each gold item is offered `repeats // count` times (the first `repeats % count` once more), at most
+    once per query; the assignment is optimal over those offers, and more gold items than `repeats` are all offered."""
+    generator = torch.Generator().manual_seed(1)
+    cost = torch.rand(2, 6, 3, generator=generator)
+    assignment = hungarian_match(cost, torch.tensor([2, 3]), repeats=5)
+    for row, count in ((0, 2), (1, 3)):
+        offered = [g % count for g in range(5)]
+        matched = assignment[row][assignment[row] >= 0].tolist()
+        assert sorted(matched) == sorted(offered)  # all five offers taken, by five distinct queries
+        total = sum(float(cost[row, q, g]) for q, g in enumerate(assignment[row].tolist()) if g >= 0)
+        best = min(
+            sum(float(cost[row, q, offered[column]]) for column, q in enumerate(perm))
+            for perm in itertools.permutations(range(6), 5)
+        )
+        assert total == pytest.approx(best, abs=1e-6)
+    # more offers than queries: every query is matched; more gold items than offers: each gold item at most once
+    assert (hungarian_match(cost, torch.tensor([2, 3]), repeats=50) >= 0).all()
+    many = hungarian_match(torch.rand(1, 6, 4, generator=generator), torch.tensor([4]), repeats=2)[0]
+    assert sorted(many[many >= 0].tolist()) == [0, 1, 2, 3]
+
+
+def test_one_to_many_loss_with_balanced_null_weight(tokenizer, tiny_bert_config):
+    """Eq. 14 with the one-to-many matching and the balanced null weight: 2 gold entities offered twice each to 6
+    queries; the 2 unmatched queries' null terms weigh 4 / 2 each. Checked against brute force over all offers."""
+    rows = [{
+        "tokens": ["john", "lives", "in", "boston"],
+        "entities": [{"start": 0, "end": 1, "type": "Peop"}, {"start": 3, "end": 4, "type": "Loc"}],
+        "relations": [{"head": 0, "tail": 1, "type": "Live_In"}],
+    }]
+    model = _model(tiny_bert_config, entity_label_repeats=4, null_label_weight=None).eval()
+    batch, _ = _batch(tokenizer, rows)
+    out = model(**batch)
+    ls = {k: torch.log_softmax(getattr(out, f"entity_{k}_logits")[0], -1) for k in ("start", "end", "type")}
+    gold = [(0, 0, ENTITY_TYPES.index("Peop")), (3, 3, ENTITY_TYPES.index("Loc"))] * 2  # the four offers
+
+    def prob(q, entity):
+        return sum(float(ls[k][q, i].detach().exp()) for k, i in zip(("start", "end", "type"), entity))
+
+    perm = max(itertools.permutations(range(6), 4), key=lambda p: sum(prob(q, gold[g]) for g, q in enumerate(p)))
+    expected = -sum(ls["start"][q, gold[g][0]] + ls["end"][q, gold[g][1]] + ls["type"][q, gold[g][2]]
+                    for g, q in enumerate(perm))
+    expected -= 2.0 * sum(ls["type"][q, len(ENTITY_TYPES)] for q in range(6) if q not in perm)
+    assert torch.allclose(out.entity_loss, expected, atol=1e-5)
+    # a fixed weight replaces the ratio
+    fixed = _model(tiny_bert_config, entity_label_repeats=4, null_label_weight=0.25).eval()(**batch).entity_loss
+    expected_fixed = expected + 1.75 * sum(ls["type"][q, len(ENTITY_TYPES)] for q in range(6) if q not in perm)
+    assert torch.allclose(fixed, expected_fixed, atol=1e-5)
+
+
 def test_loss_equations_by_hand(tokenizer, tiny_bert_config):
     """One sentence, one gold entity in one gold triple: Eqs. 14-16, 18, 20-22 and 27 written out with loops."""
     rows = [{
@@ -79,7 +131,7 @@ def test_loss_equations_by_hand(tokenizer, tiny_bert_config):
         "entities": [{"start": 0, "end": 1, "type": "Peop"}, {"start": 3, "end": 4, "type": "Loc"}],
         "relations": [{"head": 0, "tail": 1, "type": "Live_In"}],
     }]
-    model = _model(tiny_bert_config).eval()
+    model = _model(tiny_bert_config, **ONE_TO_ONE).eval()
     batch, _ = _batch(tokenizer, rows)
     out = model(**batch)
     ls = {name: torch.log_softmax(getattr(out, f"{name}_logits")[0], -1) for name in (
@@ -250,8 +302,10 @@ def test_paper_defaults_and_bad_config_values(tiny_bert_config):
     config = BispnConfig(encoder_config=tiny_bert_config, entity_types=["A"], relation_types=["r"])
     assert (config.num_entity_queries, config.num_relation_queries, config.num_shared_decoder_layers) == (30, 25, 4)
     assert (config.consistency_loss_weight, config.linking_loss_weight) == (1e-3, 1e-4)
+    assert (config.entity_label_repeats, config.relation_label_repeats, config.null_label_weight) == (10, 15, None)
     for field, value in [("num_entity_queries", 0), ("num_attention_heads", 3), ("linking_loss_weight", -1.0),
-                         ("relation_arguments", "drop"), ("entity_threshold", 2.0)]:
+                         ("relation_arguments", "drop"), ("entity_threshold", 2.0), ("entity_label_repeats", 0),
+                         ("null_label_weight", -0.5)]:
         with pytest.raises(ValueError, match=field):
             BispnConfig(encoder_config=tiny_bert_config, entity_types=["A"], relation_types=["r"], **{field: value})
     with pytest.raises(ValueError, match="relation_types"):

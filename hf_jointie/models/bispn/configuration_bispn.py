@@ -56,13 +56,22 @@ class BispnConfig(JointIEConfig):
             `consistency_loss_weight`; 0 stops training the has-relation classifier.
         linking_loss_weight (`float`, *optional*, defaults to 1e-4):
             `beta`, weight of the entity-relation linking loss (Eq. 27). 0 ablates it.
+        entity_label_repeats, relation_label_repeats (`int`, *optional*, defaults to 10 and 15):
+            One-to-many matching (Sect. 3.3 follows Shen et al. 2022): the gold entities (triples) of a sentence are
+            offered this many times in total to the Hungarian algorithm, so several queries learn each one (values of
+            the authors' released ADE script). 1 is one-to-one matching.
+        null_label_weight (`float`, *optional*):
+            Weight of the null-label terms of the unmatched queries in Eqs. 14-16. `None` (default) balances them:
+            (matched queries) / (unmatched queries) of the batch, so both groups weigh the same in total. `1.0` is
+            the unweighted sum the equations write.
         entity_threshold, relation_threshold (`float`, *optional*, default 0.0):
             Decoding keeps an entity (relation) whose type is not the null label and whose score exceeds the
             threshold. The paper keeps every non-null prediction, i.e. 0.
         relation_arguments (`str`, *optional*, defaults to `"filter"`):
             How decoding keeps the two sets consistent. `"filter"`: a relation is output only when both arguments,
             with span and type, are entities of the decoded entity set. `"add"`: arguments missing from the entity set
-            are added to it. Either way every relation points at an entity of the output.
+            are added to it. Either way every relation points at an entity of the output. "add" scores higher early
+            in training, "filter" once the entity set is good (model card).
         max_span_width (`int`, *optional*):
             Longest entity, in words, decoding may output (Eq. 8 takes every `start <= end`); `None` for no limit.
     """
@@ -83,6 +92,9 @@ class BispnConfig(JointIEConfig):
     consistency_loss_weight: float = 1e-3
     has_relation_loss_weight: float | None = None
     linking_loss_weight: float = 1e-4
+    entity_label_repeats: int = 10
+    relation_label_repeats: int = 15
+    null_label_weight: float | None = None
     entity_threshold: float = 0.0
     relation_threshold: float = 0.0
     relation_arguments: str = "filter"
@@ -106,7 +118,7 @@ class BispnConfig(JointIEConfig):
             self.has_relation_loss_weight = self.consistency_loss_weight
         for name in (
             "num_entity_queries", "num_relation_queries", "num_shared_decoder_layers", "hidden_size",
-            "num_attention_heads", "intermediate_size",
+            "num_attention_heads", "intermediate_size", "entity_label_repeats", "relation_label_repeats",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
@@ -125,6 +137,8 @@ class BispnConfig(JointIEConfig):
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be non-negative, got {getattr(self, name)}.")
+        if self.null_label_weight is not None and self.null_label_weight < 0:
+            raise ValueError(f"`null_label_weight` must be non-negative or None, got {self.null_label_weight}.")
         for name in ("entity_threshold", "relation_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"`{name}` must be a probability in [0, 1], got {getattr(self, name)}.")
