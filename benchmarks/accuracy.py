@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=15)
     parser.add_argument("--learning_rate", default="2e-4")
     parser.add_argument("--extra", default="", help="further flags for run_joint_ie.py")
+    parser.add_argument("--variant", help="shown after the architecture in its row, e.g. 'late' for a fusion setting")
     parser.add_argument("--output_dir", type=Path)
     parser.add_argument("--threads", type=int, help="torch threads of the training process (default: torch's)")
     args = parser.parse_args()
@@ -72,11 +73,14 @@ def main() -> None:
     minutes = (time.time() - start) / 60
     scores = json.loads((output_dir / "test_results.json").read_text())
     suffix = "_macro_f1" if macro else "_f1"
+    architecture = f"{args.model_type} ({args.variant})" if args.variant else args.model_type
     shown = " ".join(["python", "benchmarks/accuracy.py", "--model_type", args.model_type, "--dataset", args.dataset,
                       "--epochs", str(args.epochs), "--learning_rate", args.learning_rate]
+                     + (["--variant", shlex.quote(args.variant)] if args.variant else [])
+                     + (["--threads", str(args.threads)] if args.threads else [])
                      + (["--extra", shlex.quote(args.extra)] if args.extra else []))
     row = (
-        f"| {args.dataset} | {args.model_type} | {scores['test_ner' + suffix]:.2f} | {scores['test_re' + suffix]:.2f} "
+        f"| {args.dataset} | {architecture} | {scores['test_ner' + suffix]:.2f} | {scores['test_re' + suffix]:.2f} "
         f"| {scores['test_re_strict' + suffix]:.2f} | {'macro' if macro else 'micro'} | {args.epochs:g} "
         f"| {minutes:.0f} min | {commit.strip()} | `{shown}` |\n"
     )
