@@ -75,7 +75,7 @@ def run(model: NagNerModel, batch: dict, autoregressive: bool) -> tuple[list, fl
     begin = time.perf_counter()
     outputs = model(**batch)
     start_probs, rows, starts, ranks = model.select_starts(outputs, batch)
-    inputs = (outputs.encoder_hidden_states[rows], batch["attention_mask"][rows], batch["word_index"][rows, starts], ranks)
+    inputs = (outputs.encoder_hidden_states[rows], outputs.memory_mask[rows], batch["word_index"][rows, starts], ranks)
     generation_begin = time.perf_counter()
     if autoregressive:
         log_probs = generate_autoregressive(model, *inputs)

@@ -1,5 +1,6 @@
 """NAG-NER: targets and losses by hand, the alignment rule, overfitting flat + nested + discontinuous rows to exact
-predictions, save/load, Auto classes, decoder initialisation from the encoder, and the pipeline with fragments."""
+predictions, save/load, Auto classes, decoder (and cross-attention) initialisation from the encoder, the decoder's
+memory and its learning rate, and the pipeline with fragments."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, BertModel, BertToken
 
 from hf_jointie import NagNerConfig, NagNerModel
 from hf_jointie.models.nag_ner.modeling_nag_ner import BOS, EOS, IGNORE, NON_ENTITY, NUM_SPECIAL
-from hf_jointie.training import JointIEDataCollator
+from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
 
 ENTITY_TYPES = ["ADR", "Loc", "Org", "Peop"]
 #: Discontinuous mentions (`fragments`) sharing their start word with a continuous one, and a flat row.
@@ -179,6 +180,47 @@ def test_from_encoder_pretrained_initialises_the_decoder(tmp_path, word_tokenize
     assert torch.equal(encoder[name], decoder[name])
     assert torch.equal(encoder["embeddings.word_embeddings.weight"], decoder["embeddings.word_embeddings.weight"])
     assert "encoder.layer.0.crossattention.self.query.weight" in decoder
+    # each layer's cross-attention starts as a copy of that layer's pretrained self-attention, not at random
+    for layer in range(2):
+        for part in ("self.query.weight", "self.key.weight", "self.value.weight", "output.dense.weight"):
+            cross = decoder[f"encoder.layer.{layer}.crossattention.{part}"]
+            assert torch.equal(cross, encoder[f"encoder.layer.{layer}.attention.{part}"]), part
+
+
+def test_decoder_memory_is_encoder_output_plus_embeddings_over_word_subwords(word_tokenizer):
+    model = _model(word_tokenizer).eval()
+    batch, _ = _batch(word_tokenizer)
+    with torch.inference_mode():
+        output = model(**batch)
+        encoded = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        embedded = model.encoder.embeddings(input_ids=batch["input_ids"])
+    assert torch.allclose(output.encoder_hidden_states, encoded + embedded, atol=1e-5)
+    # the memory mask keeps exactly the subwords of words: no [CLS], [SEP] or padding
+    lengths, width = batch["attention_mask"].sum(1).tolist(), batch["attention_mask"].size(1)
+    assert output.memory_mask.tolist() == [[0] + [1] * (n - 2) + [0] * (width - n + 1) for n in lengths]
+    # so the decoder's output does not depend on the special tokens' states
+    rows = torch.arange(len(lengths))
+    positions, ranks = batch["word_index"][:, 0], torch.zeros_like(rows)
+    perturbed = output.encoder_hidden_states.clone()
+    perturbed[rows, 0] += 10 * torch.randn_like(perturbed[:, 0])
+    perturbed[rows, torch.tensor(lengths) - 1] += 10 * torch.randn_like(perturbed[:, 0])
+    with torch.inference_mode():
+        reference = model.generate_parallel(output.encoder_hidden_states, output.memory_mask, positions, ranks)
+        assert torch.allclose(model.generate_parallel(perturbed, output.memory_mask, positions, ranks), reference, atol=1e-5)
+        changed = output.encoder_hidden_states.clone()
+        changed[rows, 1] += 10 * torch.randn_like(changed[:, 1])
+        assert not torch.allclose(model.generate_parallel(changed, output.memory_mask, positions, ranks), reference, atol=1e-3)
+
+
+def test_the_whole_decoder_trains_at_the_head_learning_rate(tmp_path, word_tokenizer):
+    model = _model(word_tokenizer)
+    args = JointIETrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, head_learning_rate=1e-3,
+                                    report_to="none", use_cpu=True)
+    optimizer = JointIETrainer(model=model, args=args).create_optimizer()
+    rates = {id(parameter): group["lr"] for group in optimizer.param_groups for parameter in group["params"]}
+    for name, parameter in model.named_parameters():
+        assert rates[id(parameter)] == (1e-5 if name.startswith("encoder.") else 1e-3), name
+    assert rates[id(model.decoder.encoder.layer[0].crossattention.self.query.weight)] == 1e-3
 
 
 def test_pipeline_returns_fragments_in_characters(tmp_path, trained, word_tokenizer):

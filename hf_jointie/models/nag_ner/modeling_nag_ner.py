@@ -26,6 +26,23 @@ Choices where the paper is silent or does not fit a `transformers` encoder, and 
 * The decoder is a BERT-like model built as a decoder with cross-attention (`is_decoder=True`,
   `add_cross_attention=True`); `post_load_backbone` copies the pretrained encoder into it, standing in for the
   pretrained NAG model (BANG) of Sect. 4.2. Its self-attention is made bidirectional by passing an all-visible 4-d mask.
+* What the decoder reads (Sect. 3.3-3.4 assume a BANG decoder whose cross-attention is pretrained to read the encoder;
+  a BERT encoder copied into a decoder has no such cross-attention, and without the three points below the decoder
+  did not learn to localise: it wrote the same mention whatever the start word, see `model_cards/nag_ner.md`):
+  - the memory is the encoder output *plus the encoder's embedding-layer output* (`hidden_states[0]`, i.e.
+    `LayerNorm(word + position + type)` of each subword). WSPE is the encoder's position embedding of `start_j`
+    (Sect. 3.4), but a sentence encoder's last layer keeps little absolute position (a linear probe on
+    all-MiniLM-L6-v2's last layer finds the subword position for 16% of CoNLL04 subwords), so a query carrying WSPE
+    had nothing to match; the embedding output carries that same position embedding, and the subword's identity
+    that the mention slots copy;
+  - the memory holds only the subwords of words (`NagNerOutput.memory_mask`): `[CLS]` / `[SEP]` are never part of
+    a mention, and after 50 training steps the decoder's attention had sunk onto `[CLS]` (60-72% of slot 2's attention);
+  - `post_load_backbone` initialises each decoder layer's cross-attention from that layer's pretrained
+    self-attention (the same weights the decoder copy starts from) instead of randomly, so that cross-attention
+    starts with the encoder's position- and token-matching heads. The whole decoder, copied weights included, is
+    outside `backbone_modules`: it must learn a new input distribution (mask tokens + WSPE + NEPE), and trains at
+    `--head_learning_rate` (measured on 200 CoNLL04 sentences: `L_g` after 75 steps 2.84 this way, 3.08 with the
+    copied layers at the backbone rate).
 * At inference, `argmax` at the type slot runs over `<O>` and the types, and at the mention slots over the subword
   vocabulary and `</s>` (the model is trained to emit nothing else there); generated `<O>` items are dropped. A word in
   `S_start` generates `argmax_{ne >= 1} p(ne_j)` entities (Eq. 6's argmax could be 0 when `tau_s > 1 / (O_max + 1)`).
@@ -75,7 +92,9 @@ class NagNerOutput(JointIEOutput):
     generation_logits (`targets x output_vocab`, *optional*): decoder logits at every non-`<pad>` target slot of the
         training items, in the order of `generation_targets`.
     generation_targets (`targets`, *optional*): the target token ids (`vocab_size + k` for the rows of `tag_embeddings`).
-    encoder_hidden_states (`batch x subwords x hidden`): the encoder output, cross-attended by `decode`'s decoder pass.
+    encoder_hidden_states (`batch x subwords x hidden`): the decoder's memory, the encoder output plus the encoder's
+        embedding-layer output, cross-attended by `decode`'s decoder pass.
+    memory_mask (`batch x subwords`): 1 at the subwords of words, the part of the memory the decoder attends.
     """
 
     generation_loss: torch.FloatTensor | None = None
@@ -84,6 +103,7 @@ class NagNerOutput(JointIEOutput):
     generation_logits: torch.FloatTensor | None = None
     generation_targets: torch.LongTensor | None = None
     encoder_hidden_states: torch.FloatTensor | None = None
+    memory_mask: torch.LongTensor | None = None
 
 
 def word_subword_ends(word_index: torch.Tensor, word_mask: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -94,6 +114,14 @@ def word_subword_ends(word_index: torch.Tensor, word_mask: torch.Tensor, attenti
     following = torch.cat([starts, last_end], dim=1)
     nxt = torch.searchsorted(starts.contiguous(), starts.contiguous(), right=True)
     return following.gather(1, nxt)
+
+
+def word_subword_mask(word_index: torch.Tensor, word_mask: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """`batch x subwords` mask (long, 1 = visible) of the subwords that belong to words, i.e. without the tokenizer's
+    special tokens: what the decoder cross-attends."""
+    subword = torch.arange(attention_mask.size(1), device=attention_mask.device)
+    last_end = word_subword_ends(word_index, word_mask, attention_mask).masked_fill(~word_mask, 0).max(1).values
+    return ((subword >= word_index[:, :1]) & (subword < last_end.unsqueeze(1))).long()
 
 
 class NagNerModel(JointIEPreTrainedModel):
@@ -131,13 +159,21 @@ class NagNerModel(JointIEPreTrainedModel):
 
     def post_load_backbone(self) -> None:
         """Initialise the decoder from the pretrained encoder: every tensor with the same name and shape is copied
-        (all of them for the default decoder; its cross-attention keeps its fresh initialisation)."""
+        (all of them for the default decoder), and each layer's cross-attention starts as a copy of that layer's
+        self-attention (see the module docstring)."""
         decoder_state = self.decoder.state_dict()
         copied = {
             name: tensor
             for name, tensor in self.encoder.state_dict().items()
             if name in decoder_state and decoder_state[name].shape == tensor.shape
         }
+        copied.update(
+            {
+                name.replace(".attention.", ".crossattention.", 1): tensor
+                for name, tensor in copied.items()
+                if ".attention." in name and name.replace(".attention.", ".crossattention.", 1) in decoder_state
+            }
+        )
         self.decoder.load_state_dict(copied, strict=False)
 
     # ----------------------------------------------------------------------------------------------- decoder passes
@@ -201,10 +237,12 @@ class NagNerModel(JointIEPreTrainedModel):
         relation_labels: accepted for the shared batch format; NAG-NER extracts entities only.
         """
         word_mask = word_mask.bool()
-        encoder_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        words = gather_words(encoder_states, word_index)
+        encoded = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        words = gather_words(encoded.last_hidden_state, word_index)
         count_logits = self.start_classifier(self.dropout(words))
-        output = NagNerOutput(count_logits=count_logits, encoder_hidden_states=encoder_states)
+        encoder_states = encoded.last_hidden_state + encoded.hidden_states[0]
+        memory_mask = word_subword_mask(word_index, word_mask, attention_mask)
+        output = NagNerOutput(count_logits=count_logits, encoder_hidden_states=encoder_states, memory_mask=memory_mask)
         if entity_labels is None:
             return output
         counts, rows, starts, ranks, targets = self.generation_targets(
@@ -213,7 +251,7 @@ class NagNerModel(JointIEPreTrainedModel):
         output.count_loss = F.cross_entropy(count_logits[word_mask], counts[word_mask])
         inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(word_index[rows, starts], ranks)
         inputs = inputs.unsqueeze(1).expand(-1, targets.size(1), -1)
-        states = self.run_decoder(inputs, encoder_states[rows], attention_mask[rows]).last_hidden_state
+        states = self.run_decoder(inputs, encoder_states[rows], memory_mask[rows]).last_hidden_state
         scored = targets != IGNORE
         output.generation_logits = self.token_logits(states[scored])
         output.generation_targets = targets[scored]
@@ -303,7 +341,7 @@ class NagNerModel(JointIEPreTrainedModel):
         if len(rows) == 0:
             return [{"entities": [], "relations": []} for _ in range(len(batch["word_mask"]))]
         log_probs = self.generate_parallel(
-            outputs.encoder_hidden_states[rows], batch["attention_mask"][rows], batch["word_index"][rows, starts], ranks
+            outputs.encoder_hidden_states[rows], outputs.memory_mask[rows], batch["word_index"][rows, starts], ranks
         )
         return self.entities_from_generation(batch, start_probs, rows, starts, log_probs)
 
