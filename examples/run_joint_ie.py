@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             )
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     else:
-        model_class = hf_jointie.ARCHITECTURES[model_args.model_type][1]
+        config_class, model_class = hf_jointie.ARCHITECTURES[model_args.model_type]
+        if not config_class.predicts_relations:  # entity-only (NAG-NER): the data's relations are not its task
+            relation_types = []
         model = model_class.from_encoder_pretrained(
             model_args.backbone, entity_types=entity_types, relation_types=relation_types, **overrides
         )

@@ -46,8 +46,8 @@ class JointIEConfig(PreTrainedConfig):
     """
 
     sub_configs_defaults = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
-    #: Entity-only architectures (NAG-NER) set this to True.
-    allows_no_relations = False
+    #: Entity-only architectures (NAG-NER) set this to False: their `relation_types` must then be empty.
+    predicts_relations = True
 
     encoder_config: PreTrainedConfig | dict | None = None
     entity_types: list[str] | None = None
@@ -69,7 +69,12 @@ class JointIEConfig(PreTrainedConfig):
         """Check that the label sets are usable to build a model (called by the model, not the config, so that an
         empty config can still be created by `AutoConfig.for_model` and filled in later)."""
         _check_label_list("entity_types", self.entity_types, allow_empty=False)
-        _check_label_list("relation_types", self.relation_types, allow_empty=self.allows_no_relations)
+        if self.predicts_relations:
+            _check_label_list("relation_types", self.relation_types, allow_empty=False)
+        elif self.relation_types:
+            raise ValueError(
+                f"{self.model_type} extracts entities only, so `relation_types` must be empty; got {self.relation_types}."
+            )
 
     @property
     def num_entity_types(self) -> int:

@@ -247,3 +247,9 @@ def test_config_rejects_bad_values(word_tokenizer):
         NagNerConfig(encoder_config=encoder, decoder_config=wide, entity_types=["A"])
     with pytest.raises(ValueError, match="entity_types"):
         NagNerModel(NagNerConfig(encoder_config=encoder, entity_types=[]))
+
+
+def test_entity_only_model_rejects_relation_types(tokenizer):
+    config = NagNerConfig(encoder_config=_encoder_config(tokenizer), entity_types=ENTITY_TYPES, relation_types=["Kill"])
+    with pytest.raises(ValueError, match="nag_ner extracts entities only"):
+        NagNerModel(config)

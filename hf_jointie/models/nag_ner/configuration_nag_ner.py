@@ -15,7 +15,7 @@ from ...configuration_utils import JointIEConfig
 class NagNerConfig(JointIEConfig):
     r"""
     Configuration of [`NagNerModel`] (NAG-NER, "a Unified Non-Autoregressive Generation Framework for Various NER
-    Tasks"). Entity-only: `relation_types` may be empty and the model never predicts relations.
+    Tasks"). Entity-only: `relation_types` must be empty (the model never predicts relations).
 
     The optimiser settings of the paper's Table 8 belong to `TrainingArguments` (e.g. CADEC: 75 epochs, learning rate
     2e-5, batch size 4, dropout 0.3, tau_s 0.2; CoNLL03: 75 epochs, 2e-5, batch 4, dropout 0.1, tau_s 0.3; linear
@@ -53,7 +53,7 @@ class NagNerConfig(JointIEConfig):
         "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert"),
         "decoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert", optional=True),
     }
-    allows_no_relations = True
+    predicts_relations = False
 
     decoder_config: PreTrainedConfig | dict | None = None
     max_entity_length: int = 8
