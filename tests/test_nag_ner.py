@@ -185,6 +185,13 @@ def test_from_encoder_pretrained_initialises_the_decoder(tmp_path, word_tokenize
         for part in ("self.query.weight", "self.key.weight", "self.value.weight", "output.dense.weight"):
             cross = decoder[f"encoder.layer.{layer}.crossattention.{part}"]
             assert torch.equal(cross, encoder[f"encoder.layer.{layer}.attention.{part}"]), part
+    # a shallower decoder (a CPU-budget option) starts from the encoder's first layers
+    shallow = NagNerModel.from_encoder_pretrained(tmp_path, entity_types=ENTITY_TYPES, num_decoder_layers=1)
+    assert len(shallow.decoder.encoder.layer) == 1
+    assert torch.equal(shallow.decoder.state_dict()["encoder.layer.0.attention.self.query.weight"],
+                       encoder["encoder.layer.0.attention.self.query.weight"])
+    with pytest.raises(ValueError, match="`num_decoder_layers` must be between 1 and the encoder's 2 layers"):
+        NagNerConfig(encoder_config=_encoder_config(word_tokenizer), entity_types=ENTITY_TYPES, num_decoder_layers=3)
 
 
 def test_decoder_memory_is_encoder_output_plus_embeddings_over_word_subwords(word_tokenizer):

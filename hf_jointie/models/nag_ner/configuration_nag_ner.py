@@ -30,6 +30,10 @@ class NagNerConfig(JointIEConfig):
             that accepts `inputs_embeds`, `encoder_hidden_states` and absolute positions, with the encoder's hidden
             size. Defaults to a copy of `encoder_config`; in every case `is_decoder` and `add_cross_attention` are set
             to True, so that `from_encoder_pretrained` can initialise encoder *and* decoder from one checkpoint.
+        num_decoder_layers (`int`, *optional*):
+            With `decoder_config` omitted, the number of layers of the decoder copied from `encoder_config` (its first
+            layers, when initialised from a pretrained encoder); `None` keeps all of them. A CPU-budget option: the
+            paper's decoder (BANG) is as deep as its encoder.
         max_entity_length (`int`, *optional*, defaults to 8):
             `l_max`, the longest entity in subwords the decoder writes (Appendix D.1: 8 for the English benchmarks).
             The decoder input is `l_max + 3` mask tokens (`<s>`, the type token, `l_max` subwords, `</s>`); longer
@@ -56,6 +60,7 @@ class NagNerConfig(JointIEConfig):
     predicts_relations = False
 
     decoder_config: PreTrainedConfig | dict | None = None
+    num_decoder_layers: int | None = None
     max_entity_length: int = 8
     max_entities_per_start: int = 5
     start_threshold: float = 0.5
@@ -66,6 +71,15 @@ class NagNerConfig(JointIEConfig):
         super().__post_init__(**kwargs)
         if self.decoder_config is None:
             self.decoder_config = copy.deepcopy(self.encoder_config)
+            if self.num_decoder_layers is not None:
+                if not 1 <= self.num_decoder_layers <= self.encoder_config.num_hidden_layers:
+                    raise ValueError(
+                        f"`num_decoder_layers` must be between 1 and the encoder's {self.encoder_config.num_hidden_layers}"
+                        f" layers, got {self.num_decoder_layers}."
+                    )
+                self.decoder_config.num_hidden_layers = self.num_decoder_layers
+        elif self.num_decoder_layers is not None and self.num_decoder_layers != self.decoder_config.num_hidden_layers:
+            raise ValueError("Pass `num_decoder_layers` or a `decoder_config`, not both with different depths.")
         self.decoder_config.is_decoder = True
         self.decoder_config.add_cross_attention = True
         if getattr(self.decoder_config, "hidden_size", None) != self.encoder_hidden_size:
