@@ -48,6 +48,8 @@ class JointIEConfig(PreTrainedConfig):
     sub_configs_defaults = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
     #: Entity-only architectures (NAG-NER) set this to False: their `relation_types` must then be empty.
     predicts_relations = True
+    #: Architectures that also work as plain NER models (ITER on GENIA or CoNLL03) set this to False.
+    requires_relation_types = True
 
     encoder_config: PreTrainedConfig | dict | None = None
     entity_types: list[str] | None = None
@@ -70,7 +72,7 @@ class JointIEConfig(PreTrainedConfig):
         empty config can still be created by `AutoConfig.for_model` and filled in later)."""
         _check_label_list("entity_types", self.entity_types, allow_empty=False)
         if self.predicts_relations:
-            _check_label_list("relation_types", self.relation_types, allow_empty=False)
+            _check_label_list("relation_types", self.relation_types, allow_empty=not self.requires_relation_types)
         elif self.relation_types:
             raise ValueError(
                 f"{self.model_type} extracts entities only, so `relation_types` must be empty; got {self.relation_types}."

@@ -116,3 +116,18 @@ def test_config_rejects_bad_values(tiny_bert_config):
         IterModel(IterConfig(encoder_config=tiny_bert_config, entity_types=[], relation_types=["r"]))
     with pytest.raises(ValueError, match="more than once"):
         IterConfig(encoder_config=tiny_bert_config, entity_types=["A", "A"], relation_types=["r"])
+
+
+def test_ner_only_model_without_relation_types(tokenizer, tiny_bert_config):
+    torch.manual_seed(0)
+    model = IterModel(IterConfig(encoder_config=tiny_bert_config, entity_types=ENTITY_TYPES, relation_types=[],
+                                 dropout=0.0))
+    batch = JointIEDataCollator(tokenizer, ENTITY_TYPES, [])(TOY_ROWS)
+    references = batch.pop("references")
+    overfit(model, batch, steps=150)
+    with torch.inference_mode():
+        output = model(**batch)
+        predictions = model.decode(output, batch)
+    assert float(output.link_loss) == 0.0
+    assert [strip_scores(p)["entities"] for p in predictions] == [strip_scores(r)["entities"] for r in references]
+    assert all(p["relations"] == [] for p in predictions)

@@ -17,7 +17,8 @@ class IterConfig(JointIEConfig):
     with 1% warmup, weight decay 0.133, batch size 8) and are quoted in the model card.
 
     Args:
-        encoder_config, entity_types, relation_types, max_length: see [`JointIEConfig`].
+        encoder_config, entity_types, relation_types, max_length: see [`JointIEConfig`]. `relation_types` may be
+            empty: ITER is then a (nested) NER model, as the paper runs it on CoNLL03 and GENIA.
         head_size (`int`, *optional*):
             Width of the hidden layer of the `is_left`, `is_span` and `is_link` heads; defaults to the encoder width.
         activation (`str`, *optional*, defaults to `"gelu"`):
@@ -34,6 +35,7 @@ class IterConfig(JointIEConfig):
     """
 
     model_type = "iter"
+    requires_relation_types = False  # the paper also evaluates NER-only datasets (CoNLL03, GENIA)
 
     head_size: int | None = None
     activation: str = "gelu"
