@@ -45,7 +45,7 @@ def generate_autoregressive(
     steps = []
     for slot in range(slots):
         states = model.run_decoder(
-            (previous + start).unsqueeze(1), encoder_states, encoder_mask, causal=True, past_key_values=cache
+            (previous + start).unsqueeze(1), encoder_states, encoder_mask, causal=True, cache=cache
         ).last_hidden_state
         log_probs = torch.log_softmax(model.token_logits(states[:, 0]), dim=-1)
         steps.append(log_probs)

@@ -187,7 +187,7 @@ class NagNerModel(JointIEPreTrainedModel):
         encoder_states: torch.Tensor,
         encoder_mask: torch.Tensor,
         causal: bool = False,
-        past_key_values=None,
+        cache=None,
     ):
         """Run the decoder on `items x slots x hidden` inputs, cross-attending each item's sentence. Non-causal (all
         slots see each other, NAG) unless `causal` (the autoregressive comparison of the benchmark)."""
@@ -200,8 +200,8 @@ class NagNerModel(JointIEPreTrainedModel):
             attention_mask=self_mask,
             encoder_hidden_states=encoder_states,
             encoder_attention_mask=encoder_mask,
-            past_key_values=past_key_values,
-            use_cache=past_key_values is not None,
+            cache=cache,
+            use_cache=cache is not None,
         )
 
     def token_logits(self, states: torch.Tensor) -> torch.Tensor:
