@@ -13,7 +13,8 @@ The model is trained non-autoregressively, so the autoregressive predictions are
 compared. Reported: the ratio of end-to-end inference time (encoder + start classifier + generation + alignment) and of
 generation time alone, autoregressive / NAG, as medians over `--repeats` interleaved runs.
 
-    nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/nag_ner_autoregressive.py --model /work/runs/nag_ner-conll04 --quick
+    python benchmarks/accuracy.py --model_type nag_ner --dataset conll04 ...   # writes out/nag_ner-conll04
+    python benchmarks/nag_ner_autoregressive.py --threads 1              # or --model DIR, --quick
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoTokenizer, DynamicCache, EncoderDecoderCache
@@ -29,6 +31,8 @@ from transformers import AutoModel, AutoTokenizer, DynamicCache, EncoderDecoderC
 import hf_jointie  # noqa: F401  (registers nag_ner)
 from hf_jointie.data import encode_words, load_jointie_dataset
 from hf_jointie.models.nag_ner.modeling_nag_ner import EOS, MASK, NON_ENTITY, NagNerModel
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def generate_autoregressive(
@@ -88,14 +92,18 @@ def run(model: NagNerModel, batch: dict, autoregressive: bool) -> tuple[list, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="/work/runs/nag_ner-conll04", help="A saved nag_ner model (with tokenizer).")
-    parser.add_argument("--dataset_dir", default="/work/shared/data/conll04")
+    parser.add_argument("--model", type=Path, default=ROOT / "out" / "nag_ner-conll04",
+                        help="a saved nag_ner model with its tokenizer (default: what benchmarks/accuracy.py writes)")
+    parser.add_argument("--dataset_dir", type=Path, default=ROOT.parent / "shared" / "data" / "conll04")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--num_batches", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="4 batches, 1 repeat.")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.num_batches, args.repeats = 4, 1
     torch.manual_seed(0)
@@ -123,7 +131,7 @@ def main() -> None:
         for batch in batches:
             items += len(model.select_starts(model(**batch), batch)[1])
     result = {
-        "model": args.model, "dataset": f"{args.dataset_dir}:{args.split}", "sentences": len(rows),
+        "model": str(args.model), "dataset": f"{args.dataset_dir.name}:{args.split}", "sentences": len(rows),
         "batches": len(batches), "decoded_items": items, "threads": torch.get_num_threads(),
         "nag_seconds": statistics.median(times["nag"]),
         "autoregressive_seconds": statistics.median(times["autoregressive"]),

@@ -260,3 +260,22 @@ def test_entity_only_model_rejects_relation_types(tokenizer):
     config = NagNerConfig(encoder_config=_encoder_config(tokenizer), entity_types=ENTITY_TYPES, relation_types=["Kill"])
     with pytest.raises(ValueError, match="nag_ner extracts entities only"):
         NagNerModel(config)
+
+
+def test_autoregressive_speed_baseline_runs_on_the_current_decoder(trained):
+    """`benchmarks/nag_ner_autoregressive.py` drives the decoder one slot at a time with a key/value cache; it must
+    keep working as the model's decoder API moves (it is the NAG-vs-autoregressive speed comparison of issue 8)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import nag_ner_autoregressive as benchmark
+
+    model, batch, references = trained
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
+    with torch.inference_mode():
+        nag, _, _ = benchmark.run(model, inputs, autoregressive=False)
+        autoregressive, _, _ = benchmark.run(model, inputs, autoregressive=True)
+    assert [strip_scores(p) for p in nag] == [strip_scores(r) for r in references]
+    assert len(autoregressive) == len(references)
+    assert all({"start", "end", "type"} <= entity.keys() for p in autoregressive for entity in p["entities"])
