@@ -72,7 +72,7 @@ def main() -> None:
     subprocess.run(command, check=True, env=environment)
     minutes = (time.time() - start) / 60
     scores = json.loads((output_dir / "test_results.json").read_text())
-    suffix = "_macro_f1" if macro else "_f1"
+    predicts_relations = bool(json.loads((output_dir / "config.json").read_text()).get("relation_types"))
     architecture = f"{args.model_type} ({args.variant})" if args.variant else args.model_type
     shown = " ".join(["python", "benchmarks/accuracy.py", "--model_type", args.model_type, "--dataset", args.dataset,
                       "--epochs", str(args.epochs), "--learning_rate", args.learning_rate]
@@ -80,12 +80,22 @@ def main() -> None:
                      + (["--threads", str(args.threads)] if args.threads else [])
                      + (["--extra", shlex.quote(args.extra)] if args.extra else []))
     row = (
-        f"| {args.dataset} | {architecture} | {scores['test_ner' + suffix]:.2f} | {scores['test_re' + suffix]:.2f} "
-        f"| {scores['test_re_strict' + suffix]:.2f} | {'macro' if macro else 'micro'} | {args.epochs:g} "
+        f"| {args.dataset} | {architecture} | {score_cells(scores, macro, predicts_relations)} "
+        f"| {'macro' if macro else 'micro'} | {args.epochs:g} "
         f"| {minutes:.0f} min | {commit.strip()} | `{shown}` |\n"
     )
     add_row(row)
     print(row)
+
+
+def score_cells(scores: dict, macro: bool, predicts_relations: bool) -> str:
+    """The NER, RE and RE+ cells of a row from `test_results.json`; "–" for the relation cells of an entity-only
+    model (a NER model or an entity-only dataset scores 0.00 there, which would read as a failure)."""
+    suffix = "_macro_f1" if macro else "_f1"
+    cells = [f"{scores['test_ner' + suffix]:.2f}"]
+    for task in ("test_re", "test_re_strict"):
+        cells.append(f"{scores[task + suffix]:.2f}" if predicts_relations else "–")
+    return " | ".join(cells)
 
 
 def add_row(row: str) -> None:

@@ -47,3 +47,10 @@ def test_add_row_inserts_into_the_accuracy_table_before_later_sections(tmp_path,
     assert results.read_text() == (
         "# Accuracy\n\nintro\n\n" + accuracy.HEADER + "| a | row |\n| b | row |\n\n# Throughput\n\n| x |\n"
     )
+
+
+def test_score_cells_show_no_relation_scores_for_entity_only_models():
+    scores = {"test_ner_f1": 69.016, "test_re_f1": 0.0, "test_re_strict_f1": 0.0,
+              "test_ner_macro_f1": 70.0, "test_re_macro_f1": 50.0, "test_re_strict_macro_f1": 49.996}
+    assert accuracy.score_cells(scores, macro=False, predicts_relations=False) == "69.02 | – | –"
+    assert accuracy.score_cells(scores, macro=True, predicts_relations=True) == "70.00 | 50.00 | 50.00"
