@@ -236,8 +236,8 @@ def measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device) -> di
         if checkpoint is not None and (checkpoint / "config.json").exists():
             model, source = AutoModel.from_pretrained(checkpoint, **overrides), f"checkpoint {checkpoint.name}"
         else:
-            model_class = hf_jointie.ARCHITECTURES[model_type][1]
-            relation_types = [] if model_type == "nag_ner" else RELATION_TYPES
+            config_class, model_class = hf_jointie.ARCHITECTURES[model_type]
+            relation_types = RELATION_TYPES if config_class.predicts_relations else []
             model = model_class.from_encoder_pretrained(minilm_path, entity_types=ENTITY_TYPES,
                                                         relation_types=relation_types, **overrides)
             fit_heads(model, tokenizer, train_rows, args.fit_steps)
