@@ -8,15 +8,19 @@ checkpointing) and evaluates through the models' shared `decode` and [`compute_j
 
 from __future__ import annotations
 
+import dataclasses
+from argparse import SUPPRESS, ArgumentParser
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
+from torch.optim.lr_scheduler import LambdaLR
+from transformers import PreTrainedTokenizerBase, SchedulerType, Trainer, TrainingArguments, get_scheduler
 
 from .data import encode_labels, encode_words
 from .metrics import compute_joint_ie_metrics
@@ -32,10 +36,10 @@ class JointIETrainingArguments(TrainingArguments):
     """`TrainingArguments` plus the optimiser settings of the heads on top of the backbone.
 
     The papers tune the pretrained backbone and the freshly initialised heads separately (ITER's Table 7 gives a
-    learning rate, schedule and weight decay for each; BiSPN trains its decoder faster than its encoder). Parameters
-    of the modules a model names in `backbone_modules` (by default its pretrained encoder) use
-    `learning_rate` / `weight_decay`; every other parameter uses `head_learning_rate` / `head_weight_decay`, which
-    default to the same values. Both groups follow the one `lr_scheduler_type`.
+    learning rate, schedule type, warm-up and weight decay for each; BiSPN trains its decoder faster than its
+    encoder). Parameters of the modules a model names in `backbone_modules` (by default its pretrained encoder) use
+    `learning_rate` / `lr_scheduler_type` / `warmup_steps` / `weight_decay`; every other parameter uses the `head_*`
+    counterparts, each of which defaults to the backbone's value.
     """
 
     head_learning_rate: float | None = field(
@@ -44,14 +48,38 @@ class JointIETrainingArguments(TrainingArguments):
     head_weight_decay: float | None = field(
         default=None, metadata={"help": "Weight decay of the parameters outside the backbone (default: weight_decay)."}
     )
+    head_lr_scheduler_type: str | None = field(
+        default=None,
+        metadata={"help": "Schedule type of the parameters outside the backbone, a `--lr_scheduler_type` value whose "
+                  "scheduler is a LambdaLR (linear, cosine, constant, constant_with_warmup, ...; default: "
+                  "lr_scheduler_type)."},
+    )
+    head_warmup_steps: float | None = field(
+        default=None,
+        metadata={"help": "Warm-up of the parameters outside the backbone, as `--warmup_steps` (a value below 1 is a "
+                  "fraction of the training steps; default: warmup_steps)."},
+    )
     compute_eval_loss: bool = field(
-        default=True,
+        default=False,
         metadata={
-            "help": "Also report eval_loss, which takes a forward pass with the gold labels besides the decoding one. "
-            "Turn it off where the training forward is expensive (Cascade-SRN early fusion re-encodes the text per "
-            "gold entity)."
+            "help": "Also report eval_loss, which takes a forward pass with the gold labels besides the decoding one "
+            "(for Cascade-SRN early fusion it re-encodes the text per gold entity, for NAG-NER it decodes every word)."
         },
     )
+
+    def has_head_settings(self) -> bool:
+        return any(getattr(self, name) is not None for name in HEAD_SETTINGS)
+
+    def has_head_schedule(self) -> bool:
+        """Whether the heads follow another schedule than the backbone (type or warm-up)."""
+        scheduler = self.head_lr_scheduler_type
+        return (scheduler is not None and SchedulerType(scheduler) != SchedulerType(self.lr_scheduler_type)) or (
+            self.head_warmup_steps is not None and self.head_warmup_steps != self.warmup_steps
+        )
+
+
+#: The `JointIETrainingArguments` fields of the head parameter groups.
+HEAD_SETTINGS = ("head_learning_rate", "head_weight_decay", "head_lr_scheduler_type", "head_warmup_steps")
 
 
 @dataclass
@@ -82,6 +110,24 @@ class JointIEDataCollator:
         return batch
 
 
+def schedule_multiplier(
+    name: str, warmup_steps: float, num_training_steps: int, scheduler_kwargs: dict | None = None
+) -> Callable[[int], float]:
+    """The learning-rate multiplier per step of the transformers schedule `name` (`--lr_scheduler_type` values),
+    taken from the `LambdaLR` that `get_scheduler` builds; `warmup_steps` below 1 is a fraction of the steps, as in
+    `TrainingArguments`."""
+    warmup = int(warmup_steps) if warmup_steps >= 1 else math.ceil(num_training_steps * warmup_steps)
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = get_scheduler(name, probe, num_warmup_steps=warmup, num_training_steps=num_training_steps,
+                              scheduler_specific_kwargs=scheduler_kwargs or None)
+    if not isinstance(scheduler, LambdaLR):
+        raise ValueError(
+            f"The schedule {name!r} is not a fixed multiplier per step ({type(scheduler).__name__}), so the backbone "
+            "and the heads cannot follow different schedules with it; give both the same schedule type."
+        )
+    return scheduler.lr_lambdas[0]
+
+
 class JointIETrainer(Trainer):
     """`Trainer` for hf_jointie models: loss as usual, evaluation by decoding (see the module docstring).
 
@@ -94,11 +140,9 @@ class JointIETrainer(Trainer):
         self.joint_ie_metrics = compute_metrics
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
-        """The `Trainer` optimiser, with the heads in parameter groups of their own when `head_learning_rate` or
-        `head_weight_decay` is set (see [`JointIETrainingArguments`])."""
-        head_lr = getattr(self.args, "head_learning_rate", None)
-        head_decay = getattr(self.args, "head_weight_decay", None)
-        if self.optimizer is not None or (head_lr is None and head_decay is None):
+        """The `Trainer` optimiser, with the backbone and the heads in parameter groups of their own (tagged
+        `"part": "backbone"` / `"heads"`) when any `head_*` setting is given (see [`JointIETrainingArguments`])."""
+        if self.optimizer is not None or not getattr(self.args, "has_head_settings", lambda: False)():
             return super().create_optimizer(model)
         model = self.model if model is None else model
         decay_names = set(self.get_decay_parameter_names(model))
@@ -107,19 +151,43 @@ class JointIETrainer(Trainer):
         for name, parameter in model.named_parameters():
             if parameter.requires_grad:
                 groups.setdefault((name.startswith(backbone), name in decay_names), []).append(parameter)
+        args = self.args
         settings = {
-            True: (self.args.learning_rate, self.args.weight_decay),
-            False: (self.args.learning_rate if head_lr is None else head_lr,
-                    self.args.weight_decay if head_decay is None else head_decay),
+            True: (args.learning_rate, args.weight_decay),
+            False: (args.learning_rate if args.head_learning_rate is None else args.head_learning_rate,
+                    args.weight_decay if args.head_weight_decay is None else args.head_weight_decay),
         }
         param_groups = [
-            {"params": params, "lr": settings[is_backbone][0], "weight_decay": settings[is_backbone][1] if decays else 0.0}
+            {"params": params, "lr": settings[is_backbone][0], "part": "backbone" if is_backbone else "heads",
+             "weight_decay": settings[is_backbone][1] if decays else 0.0}
             for (is_backbone, decays), params in sorted(groups.items(), reverse=True)
         ]
         optimizer_class, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
         optimizer_kwargs.pop("lr", None)
         self.optimizer = optimizer_class(param_groups, **optimizer_kwargs)
         return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        """The `Trainer` schedule, or, when the heads follow another schedule type or warm-up than the backbone, one
+        `LambdaLR` with a multiplier per parameter group: the backbone's from `lr_scheduler_type` / `warmup_steps`,
+        the heads' from `head_lr_scheduler_type` / `head_warmup_steps`. The multipliers are transformers' own
+        schedule functions, so checkpoints save and resume the scheduler as usual."""
+        if self.lr_scheduler is not None or not getattr(self.args, "has_head_schedule", lambda: False)():
+            return super().create_scheduler(num_training_steps, optimizer)
+        optimizer = self.optimizer if optimizer is None else optimizer
+        args = self.args
+        schedules = {
+            "backbone": (args.lr_scheduler_type, args.warmup_steps),
+            "heads": (args.head_lr_scheduler_type or args.lr_scheduler_type,
+                      args.warmup_steps if args.head_warmup_steps is None else args.head_warmup_steps),
+        }
+        multipliers = {
+            part: schedule_multiplier(name, warmup, num_training_steps, args.lr_scheduler_kwargs)
+            for part, (name, warmup) in schedules.items()
+        }
+        self.lr_scheduler = LambdaLR(optimizer, [multipliers[group.get("part", "heads")] for group in optimizer.param_groups])
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = {key: value for key, value in inputs.items() if key != "references"}
@@ -130,7 +198,7 @@ class JointIETrainer(Trainer):
         when `compute_eval_loss` is off: the model then sees no labels)."""
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
-        with_loss = getattr(self.args, "compute_eval_loss", True)
+        with_loss = getattr(self.args, "compute_eval_loss", False)
         predictions, references, losses = [], [], []
         with torch.inference_mode():
             for batch in self.get_eval_dataloader(dataset):
@@ -170,3 +238,211 @@ class JointIETrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+# ---- threshold calibration on a held-out split ----------------------------------------------------------------------
+
+#: Values every decoding threshold is tried at (besides its current value); the thresholds are probabilities.
+CALIBRATION_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def threshold_names(config) -> list[str]:
+    """The decoding thresholds a config exposes: its float fields named `threshold` or `*_threshold`, in field
+    order (for every architecture the entity thresholds come before the relation ones)."""
+    return [
+        item.name for item in dataclasses.fields(config)
+        if (item.name == "threshold" or item.name.endswith("_threshold")) and isinstance(getattr(config, item.name), float)
+    ]
+
+
+def selection_metric(config, metric_for_best_model: str | None = None) -> str:
+    """The score model selection maximises: `metric_for_best_model` without its `eval_` prefix, or, when that is
+    unset or a loss (which decoding thresholds do not change), RE+ F1 (`re_strict_f1`) for a model that predicts
+    relations and NER F1 otherwise."""
+    metric = (metric_for_best_model or "").removeprefix("eval_")
+    if not metric or metric.endswith("loss"):
+        metric = "re_strict_f1" if config.relation_types else "ner_f1"
+    return metric
+
+
+@contextmanager
+def overridden(config, values: Mapping[str, float]):
+    """Set config attributes to `values` for the duration of the block (decode reads its thresholds from there)."""
+    saved = {name: getattr(config, name) for name in values}
+    try:
+        for name, value in values.items():
+            setattr(config, name, value)
+        yield config
+    finally:
+        for name, value in saved.items():
+            setattr(config, name, value)
+
+
+@dataclass
+class ThresholdCalibration:
+    """What [`calibrate_thresholds`] found: the chosen thresholds, the metric at the start and at the end, and per
+    threshold the curve `[(value, score), ...]` of its last sweep."""
+
+    metric: str
+    split: str | None
+    before: dict[str, float]
+    after: dict[str, float]
+    score_before: float
+    score_after: float
+    curves: dict[str, list[tuple[float, float]]]
+    forward_thresholds: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def report(self) -> str:
+        """The dev curves as text for the log."""
+        lines = [f"threshold calibration on {self.split or 'the selection split'} for {self.metric}: "
+                 f"{self.score_before:.2f} -> {self.score_after:.2f}"]
+        for name, curve in self.curves.items():
+            points = "  ".join(f"{value:g}:{score:.2f}" for value, score in curve)
+            lines.append(f"  {name} {self.before[name]:g} -> {self.after[name]:g} | {points}")
+        return "\n".join(lines)
+
+
+class _CachedForward:
+    """The decoding forward over a dataset, run once per setting of the thresholds the forward itself reads (ITER's
+    `left_threshold` picks the brackets `is_span` scores); the others only change `decode`, which re-runs on the
+    cached outputs."""
+
+    def __init__(self, trainer: JointIETrainer, dataset: Dataset):
+        self.trainer, self.model = trainer, trainer.accelerator.unwrap_model(trainer.model)
+        self.batches = []
+        for batch in trainer.get_eval_dataloader(dataset):
+            batch = trainer._prepare_inputs(batch)
+            rows = batch.pop("references")
+            self.batches.append(({key: value for key, value in batch.items() if key not in LABEL_KEYS}, rows))
+        self.cache: dict[tuple, list] = {}
+
+    def outputs(self, key: tuple, values: Mapping[str, float]) -> list:
+        if key not in self.cache:
+            while len(self.cache) > 1:  # keep the last used (the current best) besides the setting being tried
+                self.cache.pop(next(iter(self.cache)))
+            with torch.inference_mode(), overridden(self.model.config, values):
+                self.cache[key] = [self.model(**batch) for batch, _ in self.batches]
+        self.cache[key] = self.cache.pop(key)  # most recently used last
+        return self.cache[key]
+
+    def reads_in_forward(self, name: str, values: Sequence[float]) -> bool:
+        """Whether the forward's outputs on the first batch differ between the extreme values of `name`."""
+        if not self.batches:
+            return False
+        batch = self.batches[0][0]
+        with torch.inference_mode():
+            runs = []
+            for value in (min(values), max(values)):
+                with overridden(self.model.config, {name: value}):
+                    runs.append(self.model(**batch))
+        return not _same_outputs(*runs)
+
+    def score(self, values: dict[str, float], forward_names: Sequence[str], metric: str, compute) -> float:
+        key = tuple(values[name] for name in forward_names)
+        outputs = self.outputs(key, {name: values[name] for name in forward_names})
+        predictions, references = [], []
+        with torch.inference_mode(), overridden(self.model.config, values):
+            for output, (batch, rows) in zip(outputs, self.batches):
+                gathered = self.trainer.accelerator.gather_for_metrics(
+                    list(zip(self.model.decode(output, batch), rows)), use_gather_object=True
+                )
+                predictions.extend(prediction for prediction, _ in gathered)
+                references.extend(reference for _, reference in gathered)
+        scores = compute(predictions, references)
+        if metric not in scores:
+            raise ValueError(f"Cannot calibrate for {metric!r}: the metrics are {sorted(scores)}.")
+        return float(scores[metric])
+
+
+def _same_outputs(first, second) -> bool:
+    for key in set(first.keys()) | set(second.keys()):
+        a, b = first.get(key), second.get(key)
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            if a.shape != b.shape or not torch.equal(a, b):
+                return False
+        elif (a is None) != (b is None):
+            return False
+    return True
+
+
+def calibrate_thresholds(
+    trainer: JointIETrainer,
+    dataset: Dataset,
+    metric: str | None = None,
+    grid: Sequence[float] = CALIBRATION_GRID,
+    rounds: int = 1,
+    split: str | None = None,
+) -> ThresholdCalibration:
+    """Choose each decoding threshold of the trainer's model for the best `metric` on `dataset` and write it into
+    the model's config (so `save_model` stores it).
+
+    Coordinate-wise: the thresholds are swept one at a time over `grid` (plus their current value), each keeping the
+    best value found so far for the others, `rounds` times in [`threshold_names`] order. The forward runs over
+    `dataset` once; only `decode` re-runs per value, except for thresholds the forward itself reads (detected on the
+    first batch), whose sweep re-runs it per value. A value moves only when it scores strictly higher; ties stay
+    closest to the current value. `metric` defaults to [`selection_metric`] of `metric_for_best_model`.
+    """
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    config = model.config
+    metric = selection_metric(config, metric or trainer.args.metric_for_best_model)
+    names = threshold_names(config)
+    model.eval()
+    if trainer.joint_ie_metrics is not None:
+        compute = trainer.joint_ie_metrics
+    else:
+        def compute(predictions, references):
+            return compute_joint_ie_metrics(predictions, references, config.entity_types, config.relation_types)
+    forward = _CachedForward(trainer, dataset)
+    current = {name: getattr(config, name) for name in names}
+    forward_names = [name for name in names if forward.reads_in_forward(name, [*grid, current[name]])]
+    scores: dict[tuple, float] = {}
+
+    def score(values: dict[str, float]) -> float:
+        key = tuple(values[name] for name in names)
+        if key not in scores:
+            scores[key] = forward.score(values, forward_names, metric, compute)
+        return scores[key]
+
+    before, score_before = dict(current), score(current)
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(rounds):
+        for name in names:
+            curve = [(value, score({**current, name: value})) for value in sorted({*grid, current[name]})]
+            best = max(score(current), max(s for _, s in curve))
+            if best > score(current):
+                current[name] = min((v for v, s in curve if s == best), key=lambda v: abs(v - current[name]))
+            curves[name] = curve
+    for name, value in current.items():
+        setattr(config, name, value)
+    return ThresholdCalibration(metric, split, before, dict(current), score_before, score(current), curves,
+                                forward_names)
+
+
+# ---- recommended settings of an architecture, where the user gives none -----------------------------------------------
+
+
+def explicitly_given(parser: ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The destinations (field names) of the options `argv` sets explicitly, aliases and `--no_*` forms included:
+    `argv` parsed once more with every default suppressed."""
+    saved = [(action, action.default) for action in parser._actions]
+    try:
+        for action, _ in saved:
+            action.default = SUPPRESS
+        namespace, _ = parser.parse_known_args(list(argv))
+    finally:
+        for action, default in saved:
+            action.default = default
+    return set(vars(namespace))
+
+
+def default_arguments(defaults: Mapping[str, Any], given: set[str]) -> list[str]:
+    """Command-line flags for the entries of `defaults` (an architecture config's `training_defaults`) that the user
+    did not set, to be parsed before the user's own."""
+    flags = []
+    for name, value in defaults.items():
+        if name not in given:
+            flags += [f"--{name}", str(value)]
+    return flags
