@@ -242,8 +242,9 @@ class JointIETrainer(Trainer):
 
 # ---- threshold calibration on a held-out split ----------------------------------------------------------------------
 
-#: Values every decoding threshold is tried at (besides its current value); the thresholds are probabilities.
-CALIBRATION_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+#: Values every decoding threshold is tried at (besides its current value); the thresholds are probabilities, and 0
+#: keeps every candidate the decoding rule itself accepts (BiSPN's default).
+CALIBRATION_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def threshold_names(config) -> list[str]:
