@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
         metrics.update(result.metrics)
+    calibration = None
     if data_args.calibrate_thresholds:
         calibration = calibrate_thresholds(trainer, selection_data, split=selection_split)
         logger.info(calibration.report())
@@ -235,12 +236,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             Path(training_args.output_dir, "threshold_calibration.json").write_text(
                 json.dumps(calibration.as_dict(), indent=2)
             )
-    if training_args.do_train or data_args.calibrate_thresholds or training_args.output_dir:
-        trainer.save_model()
+    trainer.save_model()
     if training_args.should_save:
         Path(training_args.output_dir, "training_setup.json").write_text(json.dumps(setup, indent=2, default=str))
     if training_args.do_eval and selection_data is not None:
         eval_metrics = trainer.evaluate(selection_data)
+        calibrated = calibration and eval_metrics.get(f"eval_{calibration.metric}")
+        if calibrated is not None and abs(calibrated - calibration.score_after) > 1e-6:
+            logger.warning("The evaluation scores %s %.4f, the calibration sweep predicted %.4f: a threshold the "
+                           "forward reads was not detected.", calibration.metric, calibrated, calibration.score_after)
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)

@@ -54,3 +54,14 @@ def test_score_cells_show_no_relation_scores_for_entity_only_models():
               "test_ner_macro_f1": 70.0, "test_re_macro_f1": 50.0, "test_re_strict_macro_f1": 49.996}
     assert accuracy.score_cells(scores, macro=False, predicts_relations=False) == "69.02 | – | –"
     assert accuracy.score_cells(scores, macro=True, predicts_relations=True) == "70.00 | 50.00 | 50.00"
+
+
+def test_epochs_cell_names_the_default_epochs_and_the_calibration_split(tmp_path):
+    import json
+
+    (tmp_path / "training_setup.json").write_text(json.dumps(
+        {"from_training_defaults": {"num_train_epochs": 15}, "calibrate_thresholds": True,
+         "selection_split": "10% of fold0_train held out"}))
+    assert accuracy.epochs_cell(tmp_path, None) == "15 (thresholds calibrated on 10% of fold0_train held out)"
+    assert accuracy.epochs_cell(tmp_path, 6.0) == "6 (thresholds calibrated on 10% of fold0_train held out)"
+    assert accuracy.epochs_cell(tmp_path / "baseline", 15) == "15"

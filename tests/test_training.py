@@ -364,3 +364,26 @@ def test_selection_on_a_trained_or_test_split_is_refused(tmp_path, backbone_and_
                                   "--save_strategy", "epoch"])
     with pytest.raises(ValueError, match="--train_splits names \\['nope'\\]"):
         run_joint_ie.main(base + ["--train_splits", "train,nope"])
+
+
+def test_train_splits_concatenate_and_the_setup_records_the_selection_split(tmp_path, backbone_and_data, caplog):
+    backbone, data = backbone_and_data
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING"):
+        run_joint_ie.main([
+            "--model_type", "iter", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
+            "--train_splits", "train,dev", "--do_train", "--do_eval", "--max_steps", "1", "--report_to", "none",
+            "--save_strategy", "no", "--use_cpu",
+        ])
+    assert "The evaluation split 'dev' is trained on (--train_splits)" in caplog.text
+    setup = json.loads((out / "training_setup.json").read_text())
+    assert setup["train_splits"] == "train,dev" and setup["selection_split"] == "dev"
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["train_batch_size"] == 8  # the architecture's default batch size: 32 rows (train + dev) = 4 steps/epoch
+    held_out = tmp_path / "held_out"
+    run_joint_ie.main([
+        "--model_type", "iter", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir",
+        str(held_out), "--validation_split_percentage", "25", "--do_train", "--max_steps", "1", "--report_to", "none",
+        "--save_strategy", "no", "--use_cpu", "--calibrate_thresholds",
+    ])
+    assert json.loads((held_out / "training_setup.json").read_text())["selection_split"] == "25% of train held out"
