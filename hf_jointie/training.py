@@ -1,17 +1,21 @@
-"""Trainer glue: the data collator every architecture shares and a `Trainer` whose evaluation decodes.
+"""Trainer glue: the data collator every architecture shares, a `Trainer` whose evaluation decodes, per-group
+optimiser settings, dev-set threshold calibration and the architectures' recommended training settings.
 
 The plain `Trainer` evaluation concatenates logits across batches, which does not fit set-valued outputs (entities
 and relations). [`JointIETrainer`] keeps everything else of `Trainer` (optimiser, schedules, accelerate, logging,
 checkpointing) and evaluates through the models' shared `decode` and [`compute_joint_ie_metrics`], so
-`eval_results.json` holds `eval_ner_f1`, `eval_re_f1`, `eval_re_strict_f1`, ... .
+`eval_results.json` holds `eval_ner_f1`, `eval_re_f1`, `eval_re_strict_f1`, ... . The backbone and the heads get a
+learning rate, schedule type, warm-up and weight decay each ([`JointIETrainingArguments`]); [`calibrate_thresholds`]
+chooses the decoding thresholds on a held-out split; [`explicitly_given`] / [`default_arguments`] let the example
+script fill in a config's `training_defaults` for the flags a user leaves out.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from argparse import SUPPRESS, ArgumentParser
 import math
 import time
+from argparse import SUPPRESS, ArgumentParser
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +70,19 @@ class JointIETrainingArguments(TrainingArguments):
             "(for Cascade-SRN early fusion it re-encodes the text per gold entity, for NAG-NER it decodes every word)."
         },
     )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.head_lr_scheduler_type is not None:
+            try:
+                SchedulerType(self.head_lr_scheduler_type)
+            except ValueError:
+                raise ValueError(
+                    f"--head_lr_scheduler_type {self.head_lr_scheduler_type!r} is not a schedule type; choose one of "
+                    f"{[kind.value for kind in SchedulerType]}."
+                ) from None
+        if self.head_warmup_steps is not None and self.head_warmup_steps < 0:
+            raise ValueError(f"--head_warmup_steps must be >= 0, got {self.head_warmup_steps}.")
 
     def has_head_settings(self) -> bool:
         return any(getattr(self, name) is not None for name in HEAD_SETTINGS)

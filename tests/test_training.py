@@ -29,14 +29,20 @@ def backbone_and_data(tmp_path, tokenizer, tiny_bert_config):
     return backbone, data
 
 
+#: Settings that fit ITER to the toy rows in a few seconds (both parameter groups alike).
+TOY_TRAINING = [
+    "--model_type", "iter", "--do_train", "--do_eval", "--num_train_epochs", "30", "--learning_rate", "3e-3",
+    "--head_learning_rate", "3e-3", "--head_lr_scheduler_type", "linear", "--per_device_train_batch_size", "4",
+    "--report_to", "none", "--save_strategy", "no", "--seed", "0", "--use_cpu",
+]
+
+
 def test_example_script_trains_evaluates_and_saves(tmp_path, backbone_and_data):
     backbone, data = backbone_and_data
     out = tmp_path / "out"
     metrics = run_joint_ie.main([
-        "--model_type", "iter", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
-        "--do_train", "--do_eval", "--do_predict", "--num_train_epochs", "30", "--learning_rate", "3e-3",
-        "--head_learning_rate", "3e-3", "--head_lr_scheduler_type", "linear", "--per_device_train_batch_size", "4", "--report_to", "none", "--save_strategy", "no", "--seed", "0",
-        "--config_overrides", '{"dropout": 0.0}', "--use_cpu",
+        *TOY_TRAINING, "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
+        "--do_predict", "--config_overrides", '{"dropout": 0.0}',
     ])
     results = json.loads((out / "eval_results.json").read_text())
     for key in ("eval_ner_f1", "eval_re_f1", "eval_re_strict_f1"):
@@ -174,10 +180,8 @@ def test_calibration_corrects_a_planted_threshold_and_the_saved_config_keeps_it(
     backbone, data = backbone_and_data
     out = tmp_path / "out"
     metrics = run_joint_ie.main([
-        "--model_type", "iter", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
-        "--do_train", "--do_eval", "--num_train_epochs", "30", "--learning_rate", "3e-3", "--head_learning_rate",
-        "3e-3", "--head_lr_scheduler_type", "linear", "--per_device_train_batch_size", "4", "--report_to", "none",
-        "--save_strategy", "no", "--seed", "0", "--use_cpu", "--calibrate_thresholds",
+        *TOY_TRAINING, "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
+        "--calibrate_thresholds",
         "--config_overrides", '{"dropout": 0.0, "span_threshold": 1.0}',  # planted: no span can pass it
     ])
     calibration = json.loads((out / "threshold_calibration.json").read_text())
@@ -387,3 +391,10 @@ def test_train_splits_concatenate_and_the_setup_records_the_selection_split(tmp_
         "--save_strategy", "no", "--use_cpu", "--calibrate_thresholds",
     ])
     assert json.loads((held_out / "training_setup.json").read_text())["selection_split"] == "25% of train held out"
+
+
+def test_a_head_schedule_that_does_not_exist_is_named(tmp_path):
+    from hf_jointie.training import JointIETrainingArguments
+
+    with pytest.raises(ValueError, match="--head_lr_scheduler_type 'linaer' is not a schedule type"):
+        JointIETrainingArguments(output_dir=str(tmp_path), head_lr_scheduler_type="linaer")
