@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, SchedulerType, Trainer, TrainingArguments, get_scheduler
 
 from .data import encode_labels, encode_words
@@ -326,12 +327,14 @@ class ThresholdCalibration:
 class _CachedForward:
     """The decoding forward over a dataset, run once per setting of the thresholds the forward itself reads (ITER's
     `left_threshold` picks the brackets `is_span` scores); the others only change `decode`, which re-runs on the
-    cached outputs."""
+    cached outputs. Every process goes through the whole dataset (not a shard of it), so that all of them choose the
+    same thresholds without gathering, and no padding rows of a sharded last batch are scored."""
 
     def __init__(self, trainer: JointIETrainer, dataset: Dataset):
         self.trainer, self.model = trainer, trainer.accelerator.unwrap_model(trainer.model)
         self.batches = []
-        for batch in trainer.get_eval_dataloader(dataset):
+        loader = DataLoader(dataset, batch_size=trainer.args.per_device_eval_batch_size, collate_fn=trainer.data_collator)
+        for batch in loader:
             batch = trainer._prepare_inputs(batch)
             rows = batch.pop("references")
             self.batches.append(({key: value for key, value in batch.items() if key not in LABEL_KEYS}, rows))
@@ -364,11 +367,8 @@ class _CachedForward:
         predictions, references = [], []
         with torch.inference_mode(), overridden(self.model.config, values):
             for output, (batch, rows) in zip(outputs, self.batches):
-                gathered = self.trainer.accelerator.gather_for_metrics(
-                    list(zip(self.model.decode(output, batch), rows)), use_gather_object=True
-                )
-                predictions.extend(prediction for prediction, _ in gathered)
-                references.extend(reference for _, reference in gathered)
+                predictions.extend(self.model.decode(output, batch))
+                references.extend(rows)
         scores = compute(predictions, references)
         if metric not in scores:
             raise ValueError(f"Cannot calibrate for {metric!r}: the metrics are {sorted(scores)}.")
