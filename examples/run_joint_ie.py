@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 import hf_jointie
-from hf_jointie.data import label_sets, load_jointie_dataset
+from hf_jointie.data import check_long_examples, label_sets, load_jointie_dataset, record_locations
 from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -53,10 +53,43 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None)
     entity_types: str | None = field(default=None, metadata={"help": "Comma-separated; default: from the data."})
     relation_types: str | None = field(default=None, metadata={"help": "Comma-separated; default: from the data."})
+    long_examples: str = field(
+        default="window",
+        metadata={
+            "help": "What to do with an example longer than the model's max_length subwords: 'window' splits it into "
+            "the pipeline's overlapping windows for training and evaluation (evaluation scores the merged prediction "
+            "against the whole example); 'error' lists every such example (file, line, id, length) in one error "
+            "before the first step.",
+            "choices": ["window", "error"],
+        },
+    )
+    window_stride: int | None = field(
+        default=None, metadata={"help": "Words two consecutive windows share (default: a quarter of a window)."}
+    )
 
 
 def _subset(dataset, limit):
     return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
+
+
+def report_long_examples(data_args: DataArguments, training_args, data, tokenizer, config) -> None:
+    """Measure the splits this run uses against the model's window before the first step: raise one error listing
+    every example that cannot be used, and log once, per split, what windowing cuts (see
+    `check_long_examples`)."""
+    used = {
+        data_args.train_split: (training_args.do_train, data_args.max_train_samples),
+        data_args.eval_split: (training_args.do_eval, data_args.max_eval_samples),
+        data_args.test_split: (training_args.do_predict, data_args.max_eval_samples),
+    }
+    splits = {name: _subset(data[name], limit) for name, (wanted, limit) in used.items() if wanted and name in data}
+    reports = check_long_examples(
+        splits, tokenizer, config.max_length, stride=data_args.window_stride,
+        allow_windows=data_args.long_examples == "window", locations=record_locations(data_args.dataset_dir),
+        count_relations=bool(config.relation_types),
+    )
+    if training_args.should_log:
+        log = logger.warning if any(report.long_examples for report in reports.values()) else logger.info
+        log("Long examples: %s", "; ".join(report.summary() for report in reports.values()))
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -94,7 +127,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
     config = model.config
-    collator = JointIEDataCollator(tokenizer, config.entity_types, config.relation_types, config.max_length)
+    report_long_examples(data_args, training_args, data, tokenizer, config)
+    collator = JointIEDataCollator(
+        tokenizer, config.entity_types, config.relation_types, config.max_length, stride=data_args.window_stride
+    )
     trainer = JointIETrainer(
         model=model,
         args=training_args,
