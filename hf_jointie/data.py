@@ -78,10 +78,18 @@ def normalize_example(
         _fail(where, "`tokens` must be a list of strings")
     if not tokens:
         _fail(where, "`tokens` is empty")
+    name = example.get("id", where)
+    if isinstance(name, bool) or not isinstance(name, (str, int)):
+        _fail(where, f"`id` must be a string or an integer, got {name!r}")
+    for key in ("entities", "relations"):
+        if not isinstance(example[key], list):
+            _fail(where, f"`{key}` must be a list, got {type(example[key]).__name__}")
     num_tokens = len(tokens)
     entities = []
     for index, entity in enumerate(example["entities"]):
         at = f"{where}, entity {index}"
+        if not isinstance(entity, Mapping):
+            _fail(at, f"an entity must be an object, got {entity!r}")
         for key in ("start", "end", "type"):
             if key not in entity:
                 _fail(at, f"missing key `{key}`")
@@ -90,14 +98,17 @@ def normalize_example(
         _check_int(at, "end", end)
         if not 0 <= start < end <= num_tokens:
             _fail(at, f"span [{start}, {end}) is not inside the sentence of {num_tokens} tokens (need start < end)")
+        if not isinstance(label, str):
+            _fail(at, f"`type` must be a string, got {label!r}")
         if entity_types is not None and label not in entity_types:
             _fail(at, f"unknown entity type {label!r} (known: {list(entity_types)})")
-        fragments = [list(fragment) for fragment in (entity.get("fragments") or [])]
+        fragments = entity.get("fragments") or []
+        if not isinstance(fragments, list) or not all(isinstance(f, list) and len(f) == 2 for f in fragments):
+            _fail(at, f"`fragments` must be a list of [start, end] pairs, got {fragments!r}")
+        fragments = [list(fragment) for fragment in fragments]
         if len(fragments) > 1 or (fragments and fragments[0] != [start, end]):
             previous_end = None
             for fragment in fragments:
-                if len(fragment) != 2:
-                    _fail(at, f"a fragment must be [start, end], got {fragment!r}")
                 _check_int(at, "fragment start", fragment[0])
                 _check_int(at, "fragment end", fragment[1])
                 if not fragment[0] < fragment[1]:
@@ -113,9 +124,13 @@ def normalize_example(
     relations = []
     for index, relation in enumerate(example["relations"]):
         at = f"{where}, relation {index}"
+        if not isinstance(relation, Mapping):
+            _fail(at, f"a relation must be an object, got {relation!r}")
         for key in ("head", "tail", "type"):
             if key not in relation:
                 _fail(at, f"missing key `{key}`")
+        if not isinstance(relation["type"], str):
+            _fail(at, f"`type` must be a string, got {relation['type']!r}")
         for key in ("head", "tail"):
             _check_int(at, key, relation[key])
             if not 0 <= relation[key] < len(entities):
@@ -123,14 +138,14 @@ def normalize_example(
         if relation_types is not None and relation["type"] not in relation_types:
             _fail(at, f"unknown relation type {relation['type']!r} (known: {list(relation_types)})")
         relations.append({"head": relation["head"], "tail": relation["tail"], "type": relation["type"]})
-    return {"id": str(example.get("id", where)), "tokens": tokens, "entities": entities, "relations": relations}
+    return {"id": str(name), "tokens": tokens, "entities": entities, "relations": relations}
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read and validate a JSONL file of the schema; errors name the file and the line."""
     path = Path(path)
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a byte-order mark some editors write is not data
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
