@@ -6,8 +6,10 @@
 
 Every standard `TrainingArguments` flag works (`--num_train_epochs`, `--learning_rate`, ...), plus
 `--head_learning_rate` / `--head_weight_decay` for the parameters outside the pretrained backbone. The label sets come from
-the data (or `--entity_types` / `--relation_types`). Evaluation decodes and scores with the shared metric, so
-`eval_results.json` holds `eval_ner_f1`, `eval_re_f1` and `eval_re_strict_f1` (`test_*` for `--do_predict`). The
+the data (or `--entity_types` / `--relation_types`). Examples longer than the model's `max_length` subwords are cut
+into the pipeline's overlapping windows for training and evaluation (`--long_examples error` lists them all instead),
+and what windowing cannot keep is logged per split before the first step. Evaluation decodes and scores with the
+shared metric, so `eval_results.json` holds `eval_ner_f1`, `eval_re_f1` and `eval_re_strict_f1` (`test_*` for `--do_predict`). The
 output directory holds the model and tokenizer: `pipeline("joint-ie", model=output_dir)` loads it.
 """
 

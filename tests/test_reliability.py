@@ -20,7 +20,7 @@ import torch
 from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit, predicting_iter_model
 from datasets import Dataset
 from safetensors.torch import load_file
-from transformers import BertModel, pipeline
+from transformers import pipeline
 
 from hf_jointie.metrics import compute_joint_ie_metrics
 from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "run_joint_ie.py"
 sys.path.insert(0, str(SCRIPT.parent))
 import run_joint_ie  # noqa: E402
+from test_training import backbone_and_data  # noqa: E402,F401  (the tiny backbone saved in tmp_path)
 
 #: A window of 24 subwords (22 for words): every document below needs two or more.
 WINDOW = 24
@@ -55,14 +56,9 @@ def write_jsonl(path: Path, rows) -> None:
 
 
 @pytest.fixture()
-def workspace(tmp_path, tokenizer, tiny_bert_config):
+def workspace(backbone_and_data):
     """A tiny backbone directory and a dataset directory of sentences and long documents."""
-    torch.manual_seed(0)
-    backbone = tmp_path / "backbone"
-    BertModel(tiny_bert_config).save_pretrained(backbone)
-    tokenizer.save_pretrained(backbone)
-    data = tmp_path / "data"
-    data.mkdir()
+    backbone, data = backbone_and_data
     write_jsonl(data / "train.jsonl", TOY_ROWS * 3 + DOCUMENTS)
     write_jsonl(data / "dev.jsonl", TOY_ROWS[:3] + DOCUMENTS)  # 6 rows: uneven shards are covered below
     return backbone, data
