@@ -9,7 +9,9 @@ Every standard `TrainingArguments` flag works (`--num_train_epochs`, `--learning
 backbone. Every optimiser flag the command line leaves out takes the architecture's recommended value
 (`<Config>.training_defaults`: the paper's, corrected by our measurements); `training_setup.json` in the output directory
 records which values came from where. On data without overlapping entities an architecture with a `nested` option
-decodes flat unless `--config_overrides` says otherwise.
+decodes flat unless `--config_overrides` says otherwise. Examples longer than the model's `max_length` subwords are cut
+into the pipeline's overlapping windows for training and evaluation (`--long_examples error` lists them all instead),
+and what windowing cannot keep is logged per split before the first step.
 
 The label sets come from the data (or `--entity_types` / `--relation_types`). Evaluation decodes and scores with the
 shared metric, so `eval_results.json` holds `eval_ner_f1`, `eval_re_f1` and `eval_re_strict_f1` (`test_*` for
@@ -32,7 +34,7 @@ from datasets import Dataset, concatenate_datasets
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 import hf_jointie
-from hf_jointie.data import label_sets, load_jointie_dataset
+from hf_jointie.data import check_long_examples, label_sets, load_jointie_dataset, record_locations
 from hf_jointie.training import (
     JointIEDataCollator,
     JointIETrainer,
@@ -88,10 +90,46 @@ class DataArguments:
                   "selection split and store it in the saved config (the curves go to the log and to "
                   "threshold_calibration.json)."},
     )
+    long_examples: str = field(
+        default="window",
+        metadata={
+            "help": "What to do with an example longer than the model's max_length subwords: 'window' splits it into "
+            "the pipeline's overlapping windows for training and evaluation (evaluation scores the merged prediction "
+            "against the whole example); 'error' lists every such example (file, line, id, length) in one error "
+            "before the first step.",
+            "choices": ["window", "error"],
+        },
+    )
+    window_stride: int | None = field(
+        default=None, metadata={"help": "Words two consecutive windows share (default: a quarter of a window)."}
+    )
 
 
 def _subset(dataset, limit):
     return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
+
+
+def report_long_examples(
+    data_args: DataArguments, training_args, splits: dict[str, tuple[Dataset | None, bool]], tokenizer, config
+) -> None:
+    """Measure the splits this run uses (`name -> (data, used)`) against the model's window before the first step:
+    raise one error listing every example that cannot be used, and log once, per split, what windowing cuts (see
+    `check_long_examples`). Rows are located by file and line where a split is one file read in order."""
+    splits = {name: part for name, (part, used) in splits.items() if used and part is not None}
+    locations = record_locations(data_args.dataset_dir)
+    trained = [name.strip() for name in data_args.train_splits.split(",") if name.strip()]
+    if data_args.validation_split_percentage is None:  # the training rows are the named files, concatenated in order
+        locations["train"] = [where for name in trained for where in locations.get(name, [])]
+    else:
+        locations.pop("train", None)
+    reports = check_long_examples(
+        splits, tokenizer, config.max_length, stride=data_args.window_stride,
+        allow_windows=data_args.long_examples == "window", locations=locations,
+        count_relations=bool(config.relation_types),
+    )
+    if training_args.should_log:
+        log = logger.warning if any(report.long_examples for report in reports.values()) else logger.info
+        log("Long examples: %s", "; ".join(report.summary() for report in reports.values()))
 
 
 def parse_arguments(argv: list[str] | None) -> tuple[ModelArguments, DataArguments, JointIETrainingArguments, dict]:
@@ -207,12 +245,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
     config = model.config
-    collator = JointIEDataCollator(tokenizer, config.entity_types, config.relation_types, config.max_length)
+    train_data = _subset(train_data, data_args.max_train_samples)
     selection_data = _subset(selection_data, data_args.max_eval_samples) if selection_data is not None else None
+    test_data = _subset(data[data_args.test_split], data_args.max_eval_samples) if data_args.test_split in data else None
+    report_long_examples(data_args, training_args, {
+        "train": (train_data, training_args.do_train),
+        selection_split: (selection_data, training_args.do_eval or data_args.calibrate_thresholds),
+        data_args.test_split: (test_data, training_args.do_predict),
+    }, tokenizer, config)
+    collator = JointIEDataCollator(
+        tokenizer, config.entity_types, config.relation_types, config.max_length, stride=data_args.window_stride
+    )
     trainer = JointIETrainer(
         model=model,
         args=training_args,
-        train_dataset=_subset(train_data, data_args.max_train_samples) if training_args.do_train else None,
+        train_dataset=train_data if training_args.do_train else None,
         eval_dataset=selection_data if training_args.do_eval or training_args.load_best_model_at_end else None,
         data_collator=collator,
         processing_class=tokenizer,
@@ -249,8 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     if training_args.do_predict:
-        test = _subset(data[data_args.test_split], data_args.max_eval_samples)
-        test_metrics = trainer.evaluate(test, metric_key_prefix="test")
+        test_metrics = trainer.evaluate(test_data, metric_key_prefix="test")
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
         metrics.update(test_metrics)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,18 @@ def normalize_example(
         _fail(where, "`tokens` must be a list of strings")
     if not tokens:
         _fail(where, "`tokens` is empty")
+    name = example.get("id", where)
+    if isinstance(name, bool) or not isinstance(name, (str, int)):
+        _fail(where, f"`id` must be a string or an integer, got {name!r}")
+    for key in ("entities", "relations"):
+        if not isinstance(example[key], list):
+            _fail(where, f"`{key}` must be a list, got {type(example[key]).__name__}")
     num_tokens = len(tokens)
     entities = []
     for index, entity in enumerate(example["entities"]):
         at = f"{where}, entity {index}"
+        if not isinstance(entity, Mapping):
+            _fail(at, f"an entity must be an object, got {entity!r}")
         for key in ("start", "end", "type"):
             if key not in entity:
                 _fail(at, f"missing key `{key}`")
@@ -89,14 +98,17 @@ def normalize_example(
         _check_int(at, "end", end)
         if not 0 <= start < end <= num_tokens:
             _fail(at, f"span [{start}, {end}) is not inside the sentence of {num_tokens} tokens (need start < end)")
+        if not isinstance(label, str):
+            _fail(at, f"`type` must be a string, got {label!r}")
         if entity_types is not None and label not in entity_types:
             _fail(at, f"unknown entity type {label!r} (known: {list(entity_types)})")
-        fragments = [list(fragment) for fragment in (entity.get("fragments") or [])]
+        fragments = entity.get("fragments") or []
+        if not isinstance(fragments, list) or not all(isinstance(f, list) and len(f) == 2 for f in fragments):
+            _fail(at, f"`fragments` must be a list of [start, end] pairs, got {fragments!r}")
+        fragments = [list(fragment) for fragment in fragments]
         if len(fragments) > 1 or (fragments and fragments[0] != [start, end]):
             previous_end = None
             for fragment in fragments:
-                if len(fragment) != 2:
-                    _fail(at, f"a fragment must be [start, end], got {fragment!r}")
                 _check_int(at, "fragment start", fragment[0])
                 _check_int(at, "fragment end", fragment[1])
                 if not fragment[0] < fragment[1]:
@@ -112,9 +124,13 @@ def normalize_example(
     relations = []
     for index, relation in enumerate(example["relations"]):
         at = f"{where}, relation {index}"
+        if not isinstance(relation, Mapping):
+            _fail(at, f"a relation must be an object, got {relation!r}")
         for key in ("head", "tail", "type"):
             if key not in relation:
                 _fail(at, f"missing key `{key}`")
+        if not isinstance(relation["type"], str):
+            _fail(at, f"`type` must be a string, got {relation['type']!r}")
         for key in ("head", "tail"):
             _check_int(at, key, relation[key])
             if not 0 <= relation[key] < len(entities):
@@ -122,14 +138,14 @@ def normalize_example(
         if relation_types is not None and relation["type"] not in relation_types:
             _fail(at, f"unknown relation type {relation['type']!r} (known: {list(relation_types)})")
         relations.append({"head": relation["head"], "tail": relation["tail"], "type": relation["type"]})
-    return {"id": str(example.get("id", where)), "tokens": tokens, "entities": entities, "relations": relations}
+    return {"id": str(name), "tokens": tokens, "entities": entities, "relations": relations}
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read and validate a JSONL file of the schema; errors name the file and the line."""
     path = Path(path)
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a byte-order mark some editors write is not data
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -302,3 +318,230 @@ def encode_labels(
                 [relation["head"], relation["tail"], relation_ids[relation["type"]]]
             )
     return {"entity_labels": entity_labels, "entity_fragments": fragments, "relation_labels": relation_labels}
+
+
+# --- Long examples: the windows the pipeline, the collator and evaluation share -----------------------------------
+
+
+def word_lengths(tokenizer, batch_tokens: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Subwords each word of each sentence takes alone (at least 1): the measure every window is cut by.
+
+    One tokenizer call for the whole batch. A word the tokenizer turns into nothing counts as 1, so a window's sum
+    never underestimates its encoded length.
+    """
+    words = [word for tokens in batch_tokens for word in tokens]
+    ids = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+    flat = np.array([len(pieces) or 1 for pieces in ids], dtype=np.int64)
+    return np.split(flat, np.cumsum([len(tokens) for tokens in batch_tokens])[:-1])
+
+
+def window_budget(tokenizer, max_length: int) -> int:
+    """Subwords of words a window may hold: `max_length` minus the special tokens the tokenizer adds."""
+    return max_length - tokenizer.num_special_tokens_to_add()
+
+
+def window_spans(lengths: Sequence[int], budget: int, stride: int | None = None) -> list[tuple[int, int]]:
+    """Split a sentence of words with the given subword `lengths` into windows `[(start, end), ...]` (word offsets,
+    `end` exclusive) of at most `budget` subwords each.
+
+    Each window is as long as fits; the next one starts `stride` words before the previous one ended (default a
+    quarter of the previous window), and always at least one word later, so that the windows cover every word and an
+    entity near a window's edge is seen whole by its neighbour. A sentence that fits is one window. This is the one
+    windowing of the `joint-ie` pipeline, the training collator and evaluation, so a model is trained and scored on
+    the windows it sees at inference. A single word longer than the budget raises a `ValueError`.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.size == 0:
+        return []
+    if lengths.max() > budget:
+        raise ValueError(f"A single word has {lengths.max()} subwords, more than the model's window of {budget}.")
+    ends = np.cumsum(lengths)
+    spans, start = [], 0
+    while True:
+        end = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + budget, side="right"))
+        spans.append((start, end))
+        if end >= len(lengths):
+            return spans
+        window_stride = (end - start) // 4 if stride is None else stride
+        start = max(end - window_stride, start + 1)
+
+
+def window_record(record: Mapping[str, Any], spans: Sequence[tuple[int, int]]) -> tuple[list[dict[str, Any]], int, int]:
+    """Cut one record of the schema into the windows `spans` (from [`window_spans`]).
+
+    Returns `(windows, lost_entities, lost_relations)`. A window keeps the entities wholly inside it (offsets made
+    window-relative, fragments too) and the relations whose two arguments it keeps. An entity no window holds whole,
+    and a relation whose arguments share no window, cannot be trained on; they are counted, not silently dropped.
+    """
+    entities = list(record.get("entities") or [])
+    relations = list(record.get("relations") or [])
+    held_entities: set[int] = set()
+    held_relations: set[int] = set()
+    windows = []
+    for start, end in spans:
+        local = {}
+        window_entities = []
+        for index, entity in enumerate(entities):
+            if start <= entity["start"] and entity["end"] <= end:
+                local[index] = len(window_entities)
+                window_entities.append({
+                    "start": entity["start"] - start, "end": entity["end"] - start, "type": entity["type"],
+                    "fragments": [[s - start, e - start] for s, e in entity.get("fragments") or []],
+                })
+        window_relations = []
+        for index, relation in enumerate(relations):
+            if relation["head"] in local and relation["tail"] in local:
+                held_relations.add(index)
+                window_relations.append(
+                    {"head": local[relation["head"]], "tail": local[relation["tail"]], "type": relation["type"]}
+                )
+        held_entities.update(local)
+        name = record.get("id")
+        windows.append({
+            "id": name if len(spans) == 1 else f"{name} [words {start}:{end}]",
+            "tokens": list(record["tokens"][start:end]),
+            "entities": window_entities,
+            "relations": window_relations,
+        })
+    return windows, len(entities) - len(held_entities), len(relations) - len(held_relations)
+
+
+def merge_windows(predictions: Sequence[Mapping[str, Any]], offsets: Sequence[int]) -> dict[str, list]:
+    """Merge the predictions of one sentence's windows (word offsets relative to each window, which starts at
+    `offsets[i]`) into one prediction in sentence offsets.
+
+    An entity (boundaries, type and fragments) or a relation (both arguments and type) found in several overlapping
+    windows is kept once, with its highest score; entities come out sorted by `(start, end, type)`. The rule is the
+    pipeline's, so evaluation scores exactly what `pipeline("joint-ie")` would return for the sentence.
+    """
+    best_entities: dict[tuple, dict] = {}
+    best_relations: dict[tuple, float] = {}
+    for prediction, offset in zip(predictions, offsets):
+        keys = []
+        for entity in prediction["entities"]:
+            fragments = tuple((s + offset, e + offset) for s, e in entity.get("fragments") or [])
+            key = (entity["start"] + offset, entity["end"] + offset, entity["type"], fragments)
+            keys.append(key)
+            if key not in best_entities or entity["score"] > best_entities[key]["score"]:
+                best_entities[key] = {"start": key[0], "end": key[1], "type": key[2], "score": entity["score"]}
+                if len(fragments) > 1:
+                    best_entities[key]["fragments"] = [list(fragment) for fragment in fragments]
+        for relation in prediction["relations"]:
+            key = (keys[relation["head"]], keys[relation["tail"]], relation["type"])
+            best_relations[key] = max(relation["score"], best_relations.get(key, -1.0))
+    ordered = sorted(best_entities, key=lambda key: key[:3] + (key[3],))
+    ids = {key: i for i, key in enumerate(ordered)}
+    relations = sorted(
+        ({"head": ids[head], "tail": ids[tail], "type": label, "score": score}
+         for (head, tail, label), score in best_relations.items()),
+        key=lambda relation: (relation["head"], relation["tail"], relation["type"]),
+    )
+    return {"entities": [best_entities[key] for key in ordered], "relations": relations}
+
+
+@dataclass
+class WindowReport:
+    """What windowing does to one split (see [`check_long_examples`]).
+
+    `long_examples` lists `(row, id, subwords)` of every example longer than the window; `windows` is how many
+    windows those become; `lost_entities` / `lost_relations` count the gold annotations no window can hold (training
+    cannot learn them; evaluation still scores them, as misses); `unsplittable` lists `(row, id, subwords)` of
+    examples holding a single word longer than the window.
+    """
+
+    split: str
+    examples: int
+    max_length: int
+    long_examples: list[tuple[int, str, int]] = field(default_factory=list)
+    windows: int = 0
+    lost_entities: int = 0
+    lost_relations: int = 0
+    unsplittable: list[tuple[int, str, int]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.long_examples:
+            return f"{self.split}: all {self.examples} examples fit the window of {self.max_length} subwords"
+        return (
+            f"{self.split}: {len(self.long_examples)} of {self.examples} examples are longer than {self.max_length} "
+            f"subwords and become {self.windows} overlapping windows; {self.lost_entities} gold entities and "
+            f"{self.lost_relations} gold relations fit in no window (not trained on; scored as misses)"
+        )
+
+
+def check_long_examples(
+    splits: Mapping[str, Dataset],
+    tokenizer,
+    max_length: int,
+    stride: int | None = None,
+    allow_windows: bool = True,
+    locations: Mapping[str, Sequence[str]] | None = None,
+    count_relations: bool = True,
+) -> dict[str, WindowReport]:
+    """Measure every example of `splits` against the window of `max_length` subwords, before the first step.
+
+    Returns one [`WindowReport`] per split. Raises one `ValueError` listing every example that cannot be used — each
+    with its location (`locations[split][row]`, e.g. from [`record_locations`]: file and line), id and length — when
+    a single word is longer than the window, or, with `allow_windows=False` (an architecture or a user that will not
+    train on windows), when any example is longer than `max_length`. Relations are ignored with
+    `count_relations=False` (an entity-only model).
+    """
+    budget = window_budget(tokenizer, max_length)
+    specials = tokenizer.num_special_tokens_to_add()
+    reports, problems = {}, []
+    for name, dataset in splits.items():
+        report = reports[name] = WindowReport(name, len(dataset), max_length)
+        for row, lengths in enumerate(word_lengths(tokenizer, dataset["tokens"])):
+            length = int(lengths.sum()) + specials
+            if length <= max_length:
+                continue
+            record = dataset[row]
+            entry = (row, record.get("id") or f"row {row}", length)
+            report.long_examples.append(entry)
+            where = locations[name][row] if locations is not None and name in locations else f"{name} row {row}"
+            if lengths.max() > budget:
+                report.unsplittable.append(entry)
+                problems.append(f"{where} (id {entry[1]!r}): a word of {int(lengths.max())} subwords")
+                continue
+            if not allow_windows:
+                problems.append(f"{where} (id {entry[1]!r}): {length} subwords")
+                continue
+            if not count_relations:
+                record = {**record, "relations": []}
+            windows, lost_entities, lost_relations = window_record(record, window_spans(lengths, budget, stride))
+            report.windows += len(windows)
+            report.lost_entities += lost_entities
+            report.lost_relations += lost_relations
+    if problems:
+        cause = "are longer than" if not allow_windows else "hold a word longer than"
+        raise ValueError(
+            f"{len(problems)} example(s) {cause} the model's window of {max_length} subwords "
+            f"({budget} for words); fix or drop them before training:\n  " + "\n  ".join(problems)
+        )
+    return reports
+
+
+def record_locations(
+    path: str | os.PathLike | Mapping[str, str | os.PathLike] | DatasetDict,
+) -> dict[str, list[str]]:
+    """Where each record of [`load_jointie_dataset`]`(path)` comes from, split by split, in the form its validation
+    errors use (`"train.jsonl line 12"`, `"test.parquet row 3"`), for error messages about whole rows."""
+    if isinstance(path, DatasetDict):
+        return {name: [f"{name} row {i}" for i in range(len(part))] for name, part in path.items()}
+    if isinstance(path, Mapping):
+        files = {name: Path(file) for name, file in path.items()}
+    else:
+        directory = Path(path)
+        if directory.is_file():
+            files = {directory.stem: directory}
+        elif (directory / "dataset_dict.json").exists():
+            return record_locations(load_from_disk(str(directory)))
+        else:
+            files = _split_files(directory)
+    locations = {}
+    for name, file in files.items():
+        if file.suffix == ".parquet":
+            locations[name] = [f"{file.name} row {i}" for i in range(len(Dataset.from_parquet(str(file))))]
+        else:
+            with file.open(encoding="utf-8") as handle:
+                locations[name] = [f"{file.name} line {n}" for n, line in enumerate(handle, start=1) if line.strip()]
+    return locations

@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import Pipeline
 
-from .data import encode_words
+from .data import encode_words, window_budget, window_spans, word_lengths
 
 #: Default word splitter: runs of word characters, and every other non-space character alone (the tokenization of
 #: CoNLL04, ADE and SciERC).
@@ -110,19 +109,11 @@ class JointIEPipeline(Pipeline):
             text, offsets = inputs, [match.span() for match in matches]
         else:
             raise TypeError(f"joint-ie cannot read an input of type {type(inputs).__name__}; pass text or {{'tokens'}}.")
-        sizes = np.array([len(ids) or 1 for ids in self.tokenizer(tokens, add_special_tokens=False)["input_ids"]])
-        budget = self.model.config.max_length - self.tokenizer.num_special_tokens_to_add()
-        if sizes.max() > budget:
-            raise ValueError(f"A single word has {sizes.max()} subwords, more than the model's window of {budget}.")
-        windows, start = [], 0
-        ends = np.cumsum(sizes)
-        while True:
-            end = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + budget, side="right"))
-            windows.append({"offset": start, "tokens": tokens[start:end], "size": int(sizes[start:end].sum())})
-            if end >= len(tokens):
-                break
-            window_stride = (end - start) // 4 if stride is None else stride
-            start = max(end - window_stride, start + 1)
+        sizes = word_lengths(self.tokenizer, [tokens])[0]
+        spans = window_spans(sizes, window_budget(self.tokenizer, self.model.config.max_length), stride)
+        windows = [
+            {"offset": start, "tokens": tokens[start:end], "size": int(sizes[start:end].sum())} for start, end in spans
+        ]
         return {"text": text, "tokens": tokens, "offsets": offsets, "windows": windows}
 
     def _forward(self, model_inputs: dict[str, Any], threshold=None, relation_threshold=None) -> list[dict]:

@@ -27,13 +27,23 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, SchedulerType, Trainer, TrainingArguments, get_scheduler
 
-from .data import encode_labels, encode_words
+from .data import (
+    encode_labels,
+    encode_words,
+    merge_windows,
+    window_budget,
+    window_record,
+    window_spans,
+    word_lengths,
+)
 from .metrics import compute_joint_ie_metrics
 from .outputs import JointIEPrediction
 
 
 #: The gold tensors of `encode_labels`: a forward pass without them predicts only.
 LABEL_KEYS = ("entity_labels", "entity_fragments", "relation_labels")
+#: What the collator adds for evaluation besides model inputs: the raw rows, and where each window of a long row sits.
+BATCH_METADATA_KEYS = ("references", "windows")
 
 
 @dataclass
@@ -107,25 +117,67 @@ class JointIEDataCollator:
     The raw rows travel along under `references` (popped before the model is called) so that evaluation compares
     decoded predictions with exactly the rows of the batch, also when accelerate shards evaluation. With no
     `relation_types` (an entity-only model) the rows' relations are ignored instead of rejected as unknown labels.
+
+    A row longer than `max_length` subwords is cut into the pipeline's overlapping windows
+    ([`hf_jointie.data.window_spans`], consecutive windows sharing `stride` words) and the batch holds one sequence
+    per window, with the gold annotations each window holds whole ([`hf_jointie.data.window_record`]). The batch then
+    also carries `windows`, the `(row, word offset)` of every sequence, which evaluation uses to merge the windows'
+    predictions back into one prediction per row; `references` stay the complete rows.
     """
 
     tokenizer: PreTrainedTokenizerBase
     entity_types: Sequence[str]
     relation_types: Sequence[str]
     max_length: int | None = None
+    stride: int | None = None
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        labelled = all("entities" in row for row in rows)
+        # an entity-only model (NAG-NER) trained on joint data: relations are not its task
+        targets = rows if self.relation_types or not labelled else [{**row, "relations": []} for row in rows]
+        targets, windows = self._windows(targets)
         batch: dict[str, Any] = encode_words(
-            self.tokenizer, [row["tokens"] for row in rows], self.max_length, names=[row.get("id") for row in rows]
+            self.tokenizer, [row["tokens"] for row in targets], self.max_length, names=[row.get("id") for row in targets]
         )
-        if all("entities" in row for row in rows):
-            # an entity-only model (NAG-NER) trained on joint data: relations are not its task
-            targets = rows if self.relation_types else [{**row, "relations": []} for row in rows]
+        if labelled:
             batch.update(encode_labels(targets, self.entity_types, self.relation_types))
             batch["references"] = [
                 {"entities": list(row["entities"]), "relations": list(row.get("relations") or [])} for row in rows
             ]
+        if windows is not None:
+            batch["windows"] = windows
         return batch
+
+    def _windows(self, rows: Sequence[Mapping[str, Any]]) -> tuple[Sequence[Mapping[str, Any]], list | None]:
+        """The rows cut into windows, and the `(row, offset)` of each window (`None` when every row fits)."""
+        if self.max_length is None:
+            return rows, None
+        budget = window_budget(self.tokenizer, self.max_length)
+        lengths = word_lengths(self.tokenizer, [row["tokens"] for row in rows])
+        if all(int(length.sum()) <= budget for length in lengths):
+            return rows, None
+        pieces, windows = [], []
+        for index, (row, length) in enumerate(zip(rows, lengths)):
+            spans = window_spans(length, budget, self.stride)
+            if "entities" in row:
+                pieces.extend(window_record(row, spans)[0])
+            else:
+                pieces.extend({**row, "tokens": list(row["tokens"][start:end])} for start, end in spans)
+            windows.extend((index, start) for start, _ in spans)
+        return pieces, windows
+
+
+def merge_batch_windows(
+    predictions: Sequence[JointIEPrediction], windows: Sequence[tuple[int, int]] | None, num_rows: int
+) -> list[JointIEPrediction]:
+    """One prediction per row from the predictions of a batch's windows (see [`JointIEDataCollator`])."""
+    if windows is None:
+        return list(predictions)
+    grouped: list[tuple[list, list]] = [([], []) for _ in range(num_rows)]
+    for prediction, (row, offset) in zip(predictions, windows):
+        grouped[row][0].append(prediction)
+        grouped[row][1].append(offset)
+    return [merge_windows(parts, offsets) for parts, offsets in grouped]
 
 
 def schedule_multiplier(
@@ -208,7 +260,7 @@ class JointIETrainer(Trainer):
         return self.lr_scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = {key: value for key, value in inputs.items() if key != "references"}
+        inputs = {key: value for key, value in inputs.items() if key not in BATCH_METADATA_KEYS}
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def predict_dataset(self, dataset: Dataset) -> tuple[list[JointIEPrediction], list[dict], float | None]:
@@ -222,10 +274,11 @@ class JointIETrainer(Trainer):
             for batch in self.get_eval_dataloader(dataset):
                 batch = self._prepare_inputs(batch)
                 rows = batch.pop("references")
+                windows = batch.pop("windows", None)
                 if not with_loss:
                     batch = {key: value for key, value in batch.items() if key not in LABEL_KEYS}
                 outputs = model(**batch)
-                decoded = model.decode(outputs, batch)
+                decoded = merge_batch_windows(model.decode(outputs, batch), windows, len(rows))
                 gathered = self.accelerator.gather_for_metrics(list(zip(decoded, rows)), use_gather_object=True)
                 predictions.extend(prediction for prediction, _ in gathered)
                 references.extend(reference for _, reference in gathered)

@@ -185,6 +185,8 @@ class IterModel(JointIEPreTrainedModel):
         self, span_logits: torch.Tensor, span_mask: torch.Tensor, starts: torch.Tensor, entity_labels: torch.Tensor
     ) -> torch.Tensor:
         """Eq. 13 over every evaluated (left bracket, word) pair, summed and averaged over sentences."""
+        if starts.size(1) == 0:  # no gold entity and no predicted bracket in the batch: nothing to score
+            return span_logits.sum()
         targets = torch.zeros_like(span_logits, dtype=torch.bool)
         gold_start, gold_end, gold_type = entity_labels.unbind(-1)
         width = gold_end - gold_start - 1
