@@ -295,9 +295,9 @@ def run(args: ExtractArguments) -> dict:
     state = PartialState()
     out, parts = Path(args.output), Path(args.output, "parts")
     _check_arguments(out, args, state)
-    output = out / f"predictions.{args.format}"
-    if (out / "summary.json").exists():  # finished before
-        return json.loads((out / "summary.json").read_text())
+    if (out / "summary.json").exists():  # finished before: nothing to do
+        summary = json.loads((out / "summary.json").read_text())
+        return {**summary, "rows_this_run": 0, "wall_s": time.perf_counter() - start, "rows_per_s": 0.0}
     if args.fp16 and state.device.type != "cuda":
         raise ValueError("--fp16 needs a CUDA device; use --bf16 or full precision on the CPU.")
     dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None

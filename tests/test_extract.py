@@ -121,7 +121,8 @@ def test_a_rerun_with_other_arguments_is_refused(model_dir, corpus, tmp_path):
     with pytest.raises(ValueError, match="batch_size differ"):
         _run(model_dir, ["--input", str(corpus)], tmp_path / "out", "--batch_size", "2")
     # the same arguments: already finished, the summary is returned and nothing is redone
-    assert _run(model_dir, ["--input", str(corpus)], tmp_path / "out")["rows"] == 23
+    summary = _run(model_dir, ["--input", str(corpus)], tmp_path / "out")
+    assert (summary["rows"], summary["rows_this_run"]) == (23, 0)
 
 
 class Crash(Exception):
