@@ -114,6 +114,8 @@ def test_bad_rows_can_fail_the_run_and_a_missing_column_fails_at_once(model_dir,
         _run(model_dir, ["--input", str(tmp_path / "corpus.parquet")], tmp_path / "nocolumn")
     with pytest.raises(ValueError, match="exactly one of"):
         _run(model_dir, [], tmp_path / "nothing")
+    with pytest.raises(ValueError, match="--fp16 needs a CUDA device"):
+        _run(model_dir, ["--input", str(corpus)], tmp_path / "fp16", "--fp16")
 
 
 def test_a_rerun_with_other_arguments_is_refused(model_dir, corpus, tmp_path):
