@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Peak memory of `pipeline("joint-ie")` on a generator of many short texts: streaming must stay bounded.
 
-    python benchmarks/pipeline_memory.py [--texts 100000] [--small 10000] [--batch_size 64]
+    python benchmarks/pipeline_memory.py [--texts 100000] [--small 10000] [--batch_size 64] [--modes generator,list]
 
 Each measurement runs in a fresh child process (peak resident memory, `ru_maxrss`, is per process) with one torch
 thread:
@@ -106,13 +106,16 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--modes", default="generator,list,preprocess-all",
+                        help="Runs beside `generator` on --small and --texts texts, each on --texts texts.")
     parser.add_argument("--child", nargs=3, metavar=("MODEL", "MODE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         model, mode, n = args.child
         print(json.dumps(child(model, mode, int(n), args.batch_size)))
         return
-    runs = [("generator", args.small), ("generator", args.texts), ("list", args.texts), ("preprocess-all", args.texts)]
+    runs = [("generator", args.small), ("generator", args.texts)]
+    runs += [(mode, args.texts) for mode in args.modes.split(",") if mode != "generator"]
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         build_model(Path(directory))
@@ -127,9 +130,11 @@ def main() -> None:
         print(f"| {row['mode']} | {row['texts']} | {row['baseline_mb']:.0f} | {row['peak_mb']:.0f} | "
               f"{row['growth_mb']:.0f} | {row['texts_per_s']:.0f} |")
     small, large = rows[0], rows[1]
-    print(f"generator growth {large['texts']} / {small['texts']} texts: {large['growth_mb']:.1f} / "
-          f"{small['growth_mb']:.1f} MB; list / generator growth at {large['texts']}: "
-          f"{rows[2]['growth_mb'] / max(large['growth_mb'], 1e-9):.1f}x")
+    print(f"generator growth at {large['texts']} / {small['texts']} texts: {large['growth_mb']:.1f} / "
+          f"{small['growth_mb']:.1f} MB")
+    for row in rows[2:]:
+        print(f"{row['mode']} / generator growth at {large['texts']} texts: "
+              f"{row['growth_mb'] / max(large['growth_mb'], 1e-9):.1f}x")
 
 
 if __name__ == "__main__":
