@@ -134,7 +134,8 @@ def _lines(path: str) -> Iterator[str]:
 def _read_parquet(path: str, args: ExtractArguments):
     file = pq.ParquetFile(path)
     columns = _columns(file.schema_arrow.names, args, path)
-    records = (row for batch in file.iter_batches(batch_size=args.chunk_size, columns=columns) for row in batch.to_pylist())
+    batches = file.iter_batches(batch_size=args.chunk_size, columns=columns)
+    records = (row for batch in batches for row in batch.to_pylist())
     return records, dict, file.metadata.num_rows
 
 
@@ -284,8 +285,8 @@ def _stats(parts: Path, fmt: str) -> dict[int, dict]:
 
 def _summary_line(summary: dict) -> str:
     return (f"extract: {summary['rows']} rows ({summary['rows_this_run']} this run), {summary['entities']} entities, "
-            f"{summary['relations']} relations, {summary['bad_rows']} bad rows skipped; wall {summary['wall_s']:.1f} s, "
-            f"{summary['rows_per_s']:.1f} rows/s -> {summary['output']}")
+            f"{summary['relations']} relations, {summary['bad_rows']} bad rows skipped; "
+            f"wall {summary['wall_s']:.1f} s, {summary['rows_per_s']:.1f} rows/s -> {summary['output']}")
 
 
 def run(args: ExtractArguments) -> dict:

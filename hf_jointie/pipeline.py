@@ -58,7 +58,8 @@ class JointIEPipeline(Pipeline):
     Options: `threshold` (entity probability, default the model config's), `relation_threshold`, `batch_size`
     (windows per forward pass, default 8), `stride` (words two consecutive windows share, default a quarter of a
     window), `block_size` (documents read, bucketed and run at a time), `num_workers` (preprocessing processes,
-    default 0: in this process), `progress` (a tqdm bar over the inputs; its total is shown when they have a length). Text longer than the model's `max_length` subwords is split into overlapping windows whose predictions
+    default 0: in this process), `progress` (a tqdm bar over the inputs; its total is shown when they have a
+    length). Text longer than the model's `max_length` subwords is split into overlapping windows whose predictions
     are merged (an entity or relation found in several windows keeps its highest score): nothing is truncated.
     """
 
@@ -134,7 +135,8 @@ class JointIEPipeline(Pipeline):
             DataLoader(prepared, batch_size=None, num_workers=num_workers, collate_fn=_identity)
         )
         total = len(inputs) if map_style else getattr(inputs, "__len__", lambda: None)()
-        results = self._stream(documents, batch_size, block_size, forward_params, tqdm(total=total, disable=not progress))
+        bar = tqdm(total=total, disable=not progress)
+        results = self._stream(documents, batch_size, block_size, forward_params, bar)
         return list(results) if isinstance(inputs, (list, tuple)) else results
 
     def _stream(

@@ -163,9 +163,8 @@ def test_a_crash_at_any_point_then_a_rerun_gives_the_same_bytes(model_dir, corpu
             _run(model_dir, ["--input", str(corpus)], tmp_path / "resumed", "--format", fmt)
     assert not (tmp_path / "resumed" / f"predictions.{fmt}").exists()  # only its temporary file, if anything
     summary = _run(model_dir, ["--input", str(corpus)], tmp_path / "resumed", "--format", fmt)
-    name = f"predictions.{fmt}"
-    assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
-    assert (tmp_path / "resumed" / "bad_rows.jsonl").read_bytes() == (tmp_path / "whole" / "bad_rows.jsonl").read_bytes()
+    for name in (f"predictions.{fmt}", "bad_rows.jsonl"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     assert (summary["rows"], summary["rows_this_run"]) == (23, 23 - resumed_rows)
 
 
@@ -177,7 +176,8 @@ def test_killed_mid_run_and_restarted_gives_the_same_bytes(model_dir, corpus, tm
     fifo.parent.mkdir()
     os.mkfifo(fifo)
     process = subprocess.Popen([PYTHON, "-m", "hf_jointie.extract", "--model", model_dir, "--input", str(fifo),
-                                "--output", str(tmp_path / "killed"), "--chunk_size", "4"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--output", str(tmp_path / "killed"), "--chunk_size", "4"],
+                               env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with open(fifo, "w") as feed:  # blocks until the process opens its input
             feed.write("".join(json.dumps(row) + "\n" for row in ROWS[:10]))
@@ -216,4 +216,5 @@ def test_two_processes_under_accelerate_write_what_one_writes(model_dir, corpus,
                           env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("extract: 23 rows (23 this run)") == 1, done.stdout  # one summary, on the main process
-    assert (tmp_path / "two" / "predictions.jsonl").read_bytes() == (tmp_path / "one" / "predictions.jsonl").read_bytes()
+    two, one = (tmp_path / name / "predictions.jsonl" for name in ("two", "one"))
+    assert two.read_bytes() == one.read_bytes()

@@ -177,7 +177,8 @@ def test_progress_bar_shows_the_total_when_the_length_is_known(ie, capsys):
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("option", [{"batch_size": 0}, {"batch_size": "8"}, {"block_size": 0}, {"num_workers": -1}, {"num_workers": 1.5}])
+@pytest.mark.parametrize("option", [{"batch_size": 0}, {"batch_size": "8"}, {"block_size": 0}, {"num_workers": -1},
+                                    {"num_workers": 1.5}])
 def test_bad_stream_options(ie, option):
     with pytest.raises(ValueError, match=next(iter(option))):
         ie(STREAM_INPUTS, **option)
