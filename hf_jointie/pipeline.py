@@ -3,23 +3,44 @@
 Follows `TokenClassificationPipeline`'s split: `_sanitize_parameters` validates options, `preprocess` splits a text
 into words (with character offsets) and into windows that fit the encoder, `_forward` runs the model and its `decode`
 on a batch of windows, `postprocess` merges the windows of one input and maps words back to characters. `__call__`
-batches the windows of all inputs sorted by length (length bucketing wastes no compute on padding) and restores the
+batches the windows of its inputs sorted by length (length bucketing wastes no compute on padding) and restores the
 input order; everything runs under `torch.inference_mode()`.
+
+Many inputs are consumed in blocks of `block_size` documents (default 64 batches' worth): each block is preprocessed,
+bucketed and run, and its results are handed out before the next block is read, so memory stays bounded on a stream
+of any length. A list or tuple returns a list; a generator, a torch `Dataset` (e.g. `KeyDataset`) or any other
+iterable returns a lazy iterator, as `transformers` pipelines do. With `num_workers > 0` preprocessing (word
+splitting, tokenization, windowing) runs in `DataLoader` worker processes while the model runs; an iterable that is
+not a map-style dataset can only be read by one worker, so more are reduced to one (the rule `Pipeline.get_iterator`
+applies).
+
+Empty input, chosen rule: a single empty or whitespace-only text raises `ValueError` (a caller who passes one text
+wants to know it was blank), while inside a batch or stream it gets `{"entities": [], "relations": []}` (one blank
+row must not sink a corpus; the token-classification pipeline returns `[]` for it). A non-text item in a batch
+raises `TypeError` naming its index.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import islice
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from tqdm.auto import tqdm
 from transformers import Pipeline
+from transformers.utils import logging
 
 from .data import encode_words, window_budget, window_spans, word_lengths
 
 #: Default word splitter: runs of word characters, and every other non-space character alone (the tokenization of
 #: CoNLL04, ADE and SciERC).
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
+
+logger = logging.get_logger(__name__)
 
 
 class JointIEPipeline(Pipeline):
@@ -30,9 +51,14 @@ class JointIEPipeline(Pipeline):
     "relations": [{"head", "tail", "type", "score"}]}` where `head` / `tail` are entity ids and, for text input,
     `text[start:end] == entity["text"]`.
 
+    Also accepted: a generator, a torch `Dataset` such as `KeyDataset(dataset, "text")`, or any iterable of inputs;
+    the results then come lazily, in input order (see the module docstring for memory, empty texts and workers).
+
     Options: `threshold` (entity probability, default the model config's), `relation_threshold`, `batch_size`
     (windows per forward pass, default 8), `stride` (words two consecutive windows share, default a quarter of a
-    window). Text longer than the model's `max_length` subwords is split into overlapping windows whose predictions
+    window), `block_size` (documents read, bucketed and run at a time), `num_workers` (preprocessing processes,
+    default 0: in this process), `progress` (a tqdm bar over the inputs; its total is shown when they have a
+    length). Text longer than the model's `max_length` subwords is split into overlapping windows whose predictions
     are merged (an entity or relation found in several windows keeps its highest score): nothing is truncated.
     """
 
@@ -66,20 +92,64 @@ class JointIEPipeline(Pipeline):
             preprocess_params["stride"] = stride
         return preprocess_params, forward_params, {}
 
-    def __call__(self, inputs: Any, batch_size: int | None = None, **kwargs):
-        """Extract from one input or a list of inputs (see the class docstring)."""
-        single = isinstance(inputs, (str, dict))
-        items = [inputs] if single else inputs
-        if not isinstance(items, (list, tuple)) or not items:
-            raise TypeError(
-                "joint-ie expects a string, a {'tokens': [...]} dict, or a non-empty list of those; got "
-                f"{type(inputs).__name__}."
-            )
-        batch_size = batch_size or self._batch_size or 8
+    def __call__(
+        self,
+        inputs: Any,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+        block_size: int | None = None,
+        progress: bool = False,
+        **kwargs,
+    ):
+        """Extract from one input, a list of inputs, or a stream of them (see the class docstring)."""
+        batch_size = (self._batch_size or 8) if batch_size is None else batch_size
+        num_workers = (self._num_workers or 0) if num_workers is None else num_workers
+        block_size = 64 * batch_size if block_size is None and isinstance(batch_size, int) else block_size
+        for name, value, least in (("batch_size", batch_size, 1), ("block_size", block_size, 1),
+                                   ("num_workers", num_workers, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"`{name}` must be an integer >= {least}, got {value!r}.")
         preprocess_params, forward_params, _ = self._sanitize_parameters(**kwargs)
         preprocess_params = {**self._preprocess_params, **preprocess_params}
         forward_params = {**self._forward_params, **forward_params}
-        documents = [self.preprocess(item, **preprocess_params) for item in items]
+        if isinstance(inputs, (str, dict)):
+            return self._extract([self.preprocess(inputs, **preprocess_params)], batch_size, forward_params)[0]
+        if isinstance(inputs, (list, tuple)) and not inputs:
+            raise TypeError("joint-ie expects a string, a {'tokens': [...]} dict, or a non-empty list of those; got an "
+                            "empty list.")
+        map_style = isinstance(inputs, (list, tuple)) or (
+            isinstance(inputs, Dataset) and not isinstance(inputs, IterableDataset)
+        )
+        if not map_style and (not isinstance(inputs, Iterable) or isinstance(inputs, (bytes, bytearray))):
+            raise TypeError(
+                "joint-ie expects a string, a {'tokens': [...]} dict, or a list, generator or dataset of those; got "
+                f"{type(inputs).__name__}."
+            )
+        prepare = partial(self._prepare, **preprocess_params)
+        prepared = _PreparedMap(inputs, prepare) if map_style else _PreparedStream(inputs, prepare)
+        if num_workers > 1 and not map_style:
+            logger.warning("joint-ie: an iterable input can only be read by one worker; using num_workers=1.")
+            num_workers = 1
+        documents = iter(prepared) if num_workers == 0 else iter(
+            DataLoader(prepared, batch_size=None, num_workers=num_workers, collate_fn=_identity)
+        )
+        total = len(inputs) if map_style else getattr(inputs, "__len__", lambda: None)()
+        bar = tqdm(total=total, disable=not progress)
+        results = self._stream(documents, batch_size, block_size, forward_params, bar)
+        return list(results) if isinstance(inputs, (list, tuple)) else results
+
+    def _stream(
+        self, documents: Iterator[dict], batch_size: int, block_size: int, forward_params: dict, bar: tqdm
+    ) -> Iterator[dict[str, list]]:
+        """Results of `documents`, in order, running them `block_size` at a time so memory does not grow."""
+        with bar:
+            while block := list(islice(documents, block_size)):
+                results = self._extract(block, batch_size, forward_params)
+                bar.update(len(block))
+                yield from results
+
+    def _extract(self, documents: list[dict], batch_size: int, forward_params: dict) -> list[dict[str, list]]:
+        """Run the windows of preprocessed `documents` in batches sorted by length; one result per document."""
         windows = [(doc, w) for doc, document in enumerate(documents) for w in range(len(document["windows"]))]
         order = sorted(range(len(windows)), key=lambda i: -documents[windows[i][0]]["windows"][windows[i][1]]["size"])
         window_predictions: list[dict | None] = [None] * len(windows)
@@ -90,8 +160,18 @@ class JointIEPipeline(Pipeline):
                 window_predictions[i] = prediction
         for (doc, w), prediction in zip(windows, window_predictions):
             documents[doc]["windows"][w]["prediction"] = prediction
-        results = [self.postprocess(document) for document in documents]
-        return results[0] if single else results
+        return [self.postprocess(document) for document in documents]
+
+    def _prepare(self, index: int, item: Any, **preprocess_params) -> dict[str, Any]:
+        """`preprocess` for item `index` of a batch: an empty text (or token list) becomes a document without windows
+        (an empty result), and an error names the item's index."""
+        if isinstance(item, str) and not item.strip() or isinstance(item, dict) and item.get("tokens") == []:
+            text = item if isinstance(item, str) else None
+            return {"text": text, "tokens": [], "offsets": [] if text is not None else None, "windows": []}
+        try:
+            return self.preprocess(item, **preprocess_params)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"joint-ie input {index}: {error}") from error
 
     def preprocess(self, inputs: Any, stride: int | None = None) -> dict[str, Any]:
         """Split one input into words (with character offsets for text) and into windows of at most `max_length`
@@ -173,3 +253,34 @@ class JointIEPipeline(Pipeline):
         if len(fragments) > 1:
             entity["fragments"] = char_fragments
         return entity
+
+
+def _identity(item: Any) -> Any:
+    """`collate_fn` that hands a preprocessed document over unchanged (a module function, so workers can pickle it)."""
+    return item
+
+
+class _PreparedMap(Dataset):
+    """A list or map-style dataset of inputs, preprocessed on access (in `DataLoader` workers when there are any)."""
+
+    def __init__(self, inputs: Any, prepare: Callable[[int, Any], dict]):
+        self.inputs, self.prepare = inputs, prepare
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.prepare(index, self.inputs[index])
+
+    def __iter__(self) -> Iterator[dict]:
+        return (self[index] for index in range(len(self)))
+
+
+class _PreparedStream(IterableDataset):
+    """An iterable of inputs, preprocessed as it is read."""
+
+    def __init__(self, inputs: Iterable, prepare: Callable[[int, Any], dict]):
+        self.inputs, self.prepare = inputs, prepare
+
+    def __iter__(self) -> Iterator[dict]:
+        return (self.prepare(index, item) for index, item in enumerate(self.inputs))

@@ -1,11 +1,16 @@
-"""The joint-ie pipeline: text, batches and pre-tokenized input, character offsets, windowing, bad input."""
+"""The joint-ie pipeline: text, batches and pre-tokenized input, character offsets, windowing, streaming input, bad
+input."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
-from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit
+from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit, strip_scores
+from datasets import Dataset
 from transformers import pipeline
+from transformers.pipelines.pt_utils import KeyDataset
 
 from hf_jointie import IterConfig, IterModel
 from hf_jointie.training import JointIEDataCollator
@@ -81,6 +86,7 @@ def test_long_text_is_windowed_not_truncated(ie):
     ("", ValueError, "empty or whitespace-only"),
     ("   \n", ValueError, "empty or whitespace-only"),
     (42, TypeError, "expects a string"),
+    (b"John", TypeError, "expects a string"),
     ([], TypeError, "expects a string"),
     ([3.5], TypeError, "cannot read an input of type float"),
     ({"tokens": []}, ValueError, "pre-tokenized input"),
@@ -88,3 +94,91 @@ def test_long_text_is_windowed_not_truncated(ie):
 def test_bad_input_errors(ie, bad, error, message):
     with pytest.raises(error, match=message):
         ie(bad)
+
+
+#: A batch with a long (windowed) text, pre-tokenized input and texts of different lengths.
+STREAM_INPUTS = [
+    "John Smith lives in Boston.",
+    " ".join(["Nothing happened here."] * 6 + ["Mary works for Acme Corp in New York City."]),
+    {"tokens": TOY_ROWS[2]["tokens"]},
+    "Acme Corp hired Johnsonville from Boston.",
+    "Nothing happened here.",
+]
+
+
+def test_generator_dataset_and_tuple_inputs_give_the_list_results(ie):
+    expected = ie(STREAM_INPUTS, batch_size=2)
+    assert isinstance(expected, list) and any(result["relations"] for result in expected)
+    assert ie(tuple(STREAM_INPUTS), batch_size=2) == expected
+    streamed = ie((item for item in STREAM_INPUTS), batch_size=2)
+    assert isinstance(streamed, Iterator) and list(streamed) == expected
+    texts = [item for item in STREAM_INPUTS if isinstance(item, str)]
+    from_dataset = ie(KeyDataset(Dataset.from_dict({"text": texts}), "text"), batch_size=2)
+    assert isinstance(from_dataset, Iterator) and list(from_dataset) == ie(texts, batch_size=2)
+    # smaller blocks bucket differently: the same predictions, scores equal up to padding round-off
+    blocked = ie(iter(STREAM_INPUTS), batch_size=2, block_size=2)
+    for got, want in zip(blocked, expected, strict=True):
+        assert strip_scores(got) == strip_scores(want)
+        scores = [x["score"] for x in got["entities"] + got["relations"]]
+        assert scores == pytest.approx([x["score"] for x in want["entities"] + want["relations"]], abs=1e-5)
+
+
+def test_stream_is_read_lazily_one_block_at_a_time(ie):
+    consumed = []
+
+    def texts():
+        for i in range(10):
+            consumed.append(i)
+            yield "John Smith lives in Boston."
+
+    results = ie(texts(), block_size=3)
+    assert consumed == []  # nothing is read before the first result is asked for
+    first = next(results)
+    assert len(consumed) == 3 and first == ie("John Smith lives in Boston.")
+    assert len(list(results)) == 9 and len(consumed) == 10
+
+
+def test_workers_preprocess_in_order_and_report_bad_items(ie):
+    expected = ie(STREAM_INPUTS, batch_size=2)
+    assert ie(STREAM_INPUTS, batch_size=2, num_workers=2) == expected
+    assert list(ie(iter(STREAM_INPUTS), batch_size=2, num_workers=2)) == expected  # an iterable: one worker
+    with pytest.raises(TypeError, match="input 1"):
+        ie(["John Smith lives in Boston.", 7], num_workers=1)
+
+
+def test_empty_texts_in_a_batch_get_empty_results(ie):
+    results = ie(["John Smith lives in Boston.", "", "  \n\t", {"tokens": []}, "Nothing happened here."])
+    assert results[0] == ie("John Smith lives in Boston.") and results[0]["entities"]
+    assert results[1:4] == [{"entities": [], "relations": []}] * 3
+    assert list(ie(iter(["", "John Smith lives in Boston."])))[0] == {"entities": [], "relations": []}
+    with pytest.raises(ValueError, match="empty or whitespace-only"):  # a single empty text keeps its error
+        ie(" ")
+
+
+@pytest.mark.parametrize("bad, index, error", [
+    (["John Smith lives in Boston.", 3.5], 1, TypeError),
+    ([None, "John Smith lives in Boston."], 0, TypeError),
+    (["ok", "ok", {"tokens": ["John", ""]}], 2, ValueError),
+])
+def test_a_bad_item_in_a_batch_names_its_index(ie, bad, index, error):
+    with pytest.raises(error, match=f"input {index}"):
+        ie(bad)
+    with pytest.raises(error, match=f"input {index}"):
+        list(ie(iter(bad)))
+
+
+def test_progress_bar_shows_the_total_when_the_length_is_known(ie, capsys):
+    ie(STREAM_INPUTS, progress=True)
+    assert "5/5" in capsys.readouterr().err
+    list(ie(iter(STREAM_INPUTS), progress=True))
+    err = capsys.readouterr().err
+    assert "5it" in err and "/5" not in err
+    ie(STREAM_INPUTS)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("option", [{"batch_size": 0}, {"batch_size": "8"}, {"block_size": 0}, {"num_workers": -1},
+                                    {"num_workers": 1.5}])
+def test_bad_stream_options(ie, option):
+    with pytest.raises(ValueError, match=next(iter(option))):
+        ie(STREAM_INPUTS, **option)
