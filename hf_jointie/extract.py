@@ -293,7 +293,9 @@ def run(args: ExtractArguments) -> dict:
     """Extract over the input (this process's shard) and merge on the main process; returns the summary (on every
     process)."""
     start = time.perf_counter()
-    state = PartialState()
+    # on a machine without CUDA (or with ACCELERATE_USE_CPU) the processes torchrun starts form a gloo group
+    state = PartialState(cpu=not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in
+                         ("1", "true", "yes"))
     out, parts = Path(args.output), Path(args.output, "parts")
     _check_arguments(out, args, state)
     if (out / "summary.json").exists():  # finished before: nothing to do
@@ -345,7 +347,8 @@ def _finish(out: Path, args: ExtractArguments, resumed: int, start: float) -> No
     summary = {"rows": rows, "rows_this_run": rows - resumed, "bad_rows": len(bad_rows),
                "entities": sum(stats["entities"] for stats in finished.values()),
                "relations": sum(stats["relations"] for stats in finished.values()),
-               "wall_s": wall, "rows_per_s": (rows - resumed) / wall, "output": str(output)}
+               "wall_s": wall, "rows_per_s": (rows - resumed) / wall, "processes": PartialState().num_processes,
+               "output": str(output)}
     _write_atomic(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
     shutil.rmtree(parts)
 

@@ -209,12 +209,15 @@ def _free_port() -> int:
 
 def test_two_processes_under_accelerate_write_what_one_writes(model_dir, corpus, tmp_path):
     _run(model_dir, ["--input", str(corpus)], tmp_path / "one")
-    done = subprocess.run([PYTHON, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    # `--cpu --num_processes 2` starts ONE process unless MPI is set up; `--multi_gpu` starts two through torchrun,
+    # and ACCELERATE_USE_CPU keeps them on the CPU (gloo), also on a machine with GPUs
+    done = subprocess.run([PYTHON, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                            "--main_process_port", str(_free_port()), "-m", "hf_jointie.extract", "--model", model_dir,
                            "--input", str(corpus), "--output", str(tmp_path / "two"), "--chunk_size", "4"],
-                          env=_env(), capture_output=True, text=True, timeout=300)
+                          env={**_env(), "ACCELERATE_USE_CPU": "true"}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("extract: 23 rows (23 this run)") == 1, done.stdout  # one summary, on the main process
+    assert json.loads((tmp_path / "two" / "summary.json").read_text())["processes"] == 2
     two, one = (tmp_path / name / "predictions.jsonl" for name in ("two", "one"))
     assert two.read_bytes() == one.read_bytes()
