@@ -352,8 +352,9 @@ def overridden(config, values: Mapping[str, float]):
 
 @dataclass
 class ThresholdCalibration:
-    """What [`calibrate_thresholds`] found: the chosen thresholds, the metric at the start and at the end, and per
-    threshold the curve `[(value, score), ...]` of its last sweep."""
+    """What [`calibrate_thresholds`] found: the chosen thresholds, the metric at the start and at the end, per
+    threshold the curve `[(value, score), ...]` of its last sweep, the thresholds the forward reads and, of those,
+    the ones one covering forward served (with its value)."""
 
     metric: str
     split: str | None
@@ -363,6 +364,7 @@ class ThresholdCalibration:
     score_after: float
     curves: dict[str, list[tuple[float, float]]]
     forward_thresholds: list[str]
+    covering_forward: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -414,9 +416,34 @@ class _CachedForward:
                     runs.append(self.model(**batch))
         return not _same_outputs(*runs)
 
-    def score(self, values: dict[str, float], forward_names: Sequence[str], metric: str, compute) -> float:
+    def covering_value(self, name: str, values: Sequence[float]) -> float | None:
+        """For a threshold the forward reads: an extreme of `values` whose forward, decoded with the threshold at
+        any of `values`, predicts on the first batch exactly what the forward at that value does (ITER's forward
+        scores a superset of brackets at a low `left_threshold` and its decoding re-applies the threshold); `None`
+        when neither extreme does or the threshold changes no prediction of the batch, and each value then needs its
+        own forward."""
+        batch = self.batches[0][0]
+
+        def decoded(forward_value: float, decode_value: float):
+            with torch.inference_mode(), overridden(self.model.config, {name: forward_value}):
+                output = self.model(**batch)
+            with torch.inference_mode(), overridden(self.model.config, {name: decode_value}):
+                return [_without_scores(prediction) for prediction in self.model.decode(output, batch)]
+
+        own = {value: decoded(value, value) for value in values}
+        if len({repr(predictions) for predictions in own.values()}) == 1:
+            return None  # the threshold changes nothing on this batch at the other thresholds: no evidence either way
+        for extreme in (min(values), max(values)):
+            if all(decoded(extreme, value) == own[value] for value in values):
+                return extreme
+        return None
+
+    def score(self, values: dict[str, float], forward_names: Sequence[str], fixed: Mapping[str, float], metric: str,
+              compute) -> float:
+        """`metric` with the thresholds at `values`: the forward at `values` for `forward_names` and at `fixed` for
+        the thresholds a covering forward serves (see `covering_value`), decoding at `values`."""
         key = tuple(values[name] for name in forward_names)
-        outputs = self.outputs(key, {name: values[name] for name in forward_names})
+        outputs = self.outputs(key, {**fixed, **{name: values[name] for name in forward_names}})
         predictions, references = [], []
         with torch.inference_mode(), overridden(self.model.config, values):
             for output, (batch, rows) in zip(outputs, self.batches):
@@ -426,6 +453,12 @@ class _CachedForward:
         if metric not in scores:
             raise ValueError(f"Cannot calibrate for {metric!r}: the metrics are {sorted(scores)}.")
         return float(scores[metric])
+
+
+def _without_scores(prediction: Mapping[str, Any]) -> tuple:
+    entities = [(e["start"], e["end"], e["type"], str(e.get("fragments"))) for e in prediction["entities"]]
+    relations = sorted((entities[r["head"]], entities[r["tail"]], r["type"]) for r in prediction["relations"])
+    return sorted(entities), relations
 
 
 def _same_outputs(first, second) -> bool:
@@ -452,9 +485,11 @@ def calibrate_thresholds(
 
     Coordinate-wise: the thresholds are swept one at a time over `grid` (plus their current value), each keeping the
     best value found so far for the others, `rounds` times in [`threshold_names`] order. The forward runs over
-    `dataset` once; only `decode` re-runs per value, except for thresholds the forward itself reads (detected on the
-    first batch), whose sweep re-runs it per value. A value moves only when it scores strictly higher; ties stay
-    closest to the current value. `metric` defaults to [`selection_metric`] of `metric_for_best_model`.
+    `dataset` once; only `decode` re-runs per value. A threshold the forward itself reads (detected on the first
+    batch) is served by one forward at the extreme value that covers every other value on the first batch (see
+    `_CachedForward.covering_value`), or else by a forward per value. A value moves only when it scores strictly
+    higher; ties stay closest to the current value. `metric` defaults to [`selection_metric`] of
+    `metric_for_best_model`.
     """
     model = trainer.accelerator.unwrap_model(trainer.model)
     config = model.config
@@ -468,13 +503,16 @@ def calibrate_thresholds(
             return compute_joint_ie_metrics(predictions, references, config.entity_types, config.relation_types)
     forward = _CachedForward(trainer, dataset)
     current = {name: getattr(config, name) for name in names}
-    forward_names = [name for name in names if forward.reads_in_forward(name, [*grid, current[name]])]
+    read_in_forward = [name for name in names if forward.reads_in_forward(name, [*grid, current[name]])]
+    covering = {name: forward.covering_value(name, sorted({*grid, current[name]})) for name in read_in_forward}
+    fixed = {name: value for name, value in covering.items() if value is not None}
+    forward_names = [name for name in read_in_forward if name not in fixed]
     scores: dict[tuple, float] = {}
 
     def score(values: dict[str, float]) -> float:
         key = tuple(values[name] for name in names)
         if key not in scores:
-            scores[key] = forward.score(values, forward_names, metric, compute)
+            scores[key] = forward.score(values, forward_names, fixed, metric, compute)
         return scores[key]
 
     before, score_before = dict(current), score(current)
@@ -489,7 +527,7 @@ def calibrate_thresholds(
     for name, value in current.items():
         setattr(config, name, value)
     return ThresholdCalibration(metric, split, before, dict(current), score_before, score(current), curves,
-                                forward_names)
+                                read_in_forward, fixed)
 
 
 # ---- recommended settings of an architecture, where the user gives none -----------------------------------------------

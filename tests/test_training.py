@@ -192,7 +192,9 @@ def test_calibration_corrects_a_planted_threshold_and_the_saved_config_keeps_it(
     assert curve[1.0] == 0.0 and max(curve.values()) == calibration["score_after"]
     saved = json.loads((out / "config.json").read_text())
     assert saved["span_threshold"] == calibration["after"]["span_threshold"]
-    # the evaluation after calibration decodes with the calibrated config and agrees with the sweep
+    # ITER's forward reads left_threshold (with the planted span threshold no forward is seen to cover the others);
+    # the evaluation after calibration (a forward at the chosen values) agrees with the sweep
+    assert calibration["forward_thresholds"] == ["left_threshold"]
     assert metrics["eval_re_strict_f1"] == pytest.approx(calibration["score_after"])
 
 
@@ -248,11 +250,12 @@ def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_
     # 0.4, 0.5 and 0.6 all score 100: the tie goes to the value nearest the planted 0.9
     assert result.after["entity_threshold"] == 0.6 == model.config.entity_threshold
     assert dict(result.curves["entity_threshold"])[0.3] == pytest.approx(2 / 3 * 100)
-    # each threshold is probed on the first batch (two forwards); the one the forward reads is swept with a forward
-    # per value, the decode-only one re-decodes the cached outputs: the first pass plus one per other forward value
-    assert result.forward_thresholds == ["forward_threshold"]
+    # each threshold is probed on the first batch (two forwards); the one the forward reads is checked for a covering
+    # value (a first-batch forward per value); decoding does not re-apply it, so none covers and its sweep runs a
+    # forward per value, while the decode-only one re-decodes the cached outputs
+    assert result.forward_thresholds == ["forward_threshold"] and result.covering_forward == {}
     values = len(result.curves["forward_threshold"])
-    assert model.forward_calls == 2 * 2 + 1 + (values - 1)
+    assert model.forward_calls == 2 * 2 + values + 1 + (values - 1)
 
 
 def _iter_model(tiny_bert_config):
