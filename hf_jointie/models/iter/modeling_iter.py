@@ -112,8 +112,6 @@ class IterModel(JointIEPreTrainedModel):
     """ITER on any `transformers` encoder. See the module docstring for the paper's sections each part follows."""
 
     config_class = IterConfig
-    #: The authors' checkpoints name the backbone `model.`; see `JointIEPreTrainedModel.from_pretrained`.
-    official_backbone_prefix = "model."
 
     def __init__(self, config: IterConfig):
         super().__init__(config)
@@ -127,6 +125,18 @@ class IterModel(JointIEPreTrainedModel):
             else None
         )
         self.post_init()
+
+    @classmethod
+    def checkpoint_key_mapping(cls, pretrained_model_name_or_path, kwargs: dict) -> dict[str, str]:
+        """The authors' checkpoints (config.json with `transformer_config`) call the backbone `model.`; a T5 backbone
+        is their `T5EncoderModel` (`model.encoder.*` plus the shared embedding `model.shared`), ours its encoder
+        stack."""
+        fields, _ = IterConfig.get_config_dict(pretrained_model_name_or_path)
+        if "transformer_config" not in fields:
+            return {}
+        if "t5" in fields["transformer_config"].get("model_type", ""):
+            return {r"^model\.encoder\.": "encoder.", r"^model\.shared\.": "encoder.embed_tokens."}
+        return {r"^model\.": "encoder."}
 
     # ---------------------------------------------------------------- forward
     def span_logits(self, first: torch.Tensor, last: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
