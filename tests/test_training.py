@@ -73,8 +73,7 @@ def test_head_learning_rate_puts_the_heads_in_their_own_parameter_groups(tmp_pat
     assert len(settings) == len(names)
     assert settings["encoder.encoder.layer.0.attention.self.query.weight"] == (1e-5, 0.05)
     assert settings["encoder.encoder.layer.0.attention.self.query.bias"] == (1e-5, 0.0)
-    assert settings["span_left.weight"] == (1e-3, 0.2)
-    assert settings["span_left.bias"] == (1e-3, 0.0)
+    assert settings["lr_score.wi.weight"] == (1e-3, 0.2)  # ITER's heads are bias-free, as the authors' are
     # without the head options the plain Trainer optimiser is used: one learning rate everywhere
     plain = JointIETrainer(model=model, args=JointIETrainingArguments(
         output_dir=str(tmp_path), learning_rate=1e-5, report_to="none", use_cpu=True)).create_optimizer()
@@ -99,7 +98,7 @@ def test_evaluation_without_the_loss_pass_decodes_the_same(tmp_path, tokenizer, 
 
     torch.manual_seed(0)
     model = IterModel(IterConfig(encoder_config=tiny_bert_config, entity_types=ENTITY_TYPES,
-                                 relation_types=RELATION_TYPES, left_threshold=0.3, span_threshold=0.2))
+                                 relation_types=RELATION_TYPES, threshold=0.2))
     collator = JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES)
     data = Dataset.from_list(TOY_ROWS)
     results = {}

@@ -202,10 +202,15 @@ class IterConfig(JointIEConfig):
         return self.num_relation_types * (1 + int(self.inverse_relations))
 
 
-#: Keys `PreTrainedConfig` itself writes or accepts beyond its declared fields (they reach `__post_init__`).
-_PRETRAINED_CONFIG_KEYS = {"transformers_version", "architectures", "auto_map", "model_type", "_name_or_path",
-                           "name_or_path", "torch_dtype", "dtype", "_commit_hash", "_attn_implementation_autoset",
-                           "is_encoder_decoder", "tie_word_embeddings", "output_hidden_states", "output_attentions",
-                           "return_dict", "pad_token_id", "bos_token_id", "eos_token_id", "problem_type"}
+#: Generic `transformers` config keys (written by `PreTrainedConfig`, `Trainer` or generation utilities) that reach
+#: `__post_init__` as extra keyword arguments; they never change ITER's network.
+_PRETRAINED_CONFIG_KEYS = {
+    "transformers_version", "architectures", "auto_map", "model_type", "_name_or_path", "name_or_path", "torch_dtype",
+    "dtype", "_commit_hash", "_attn_implementation_autoset", "_attn_implementation", "is_encoder_decoder", "is_decoder",
+    "tie_word_embeddings", "tie_encoder_decoder", "output_hidden_states", "output_attentions", "return_dict",
+    "use_cache", "torchscript", "pruned_heads", "pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id",
+    "decoder_start_token_id", "problem_type", "tokenizer_class", "prefix", "task_specific_params", "finetuning_task",
+    "add_cross_attention", "cross_attention_hidden_size", "id2label", "label2id", "num_labels",
+}
 
 __all__ = ["IterConfig"]
