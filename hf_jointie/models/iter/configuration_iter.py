@@ -28,6 +28,7 @@ recomputed. `save_pretrained` always writes our layout.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -187,6 +188,9 @@ class IterConfig(JointIEConfig):
         if not official.get("d_ff"):
             official.pop("d_ff")  # 0: their "use the encoder's width"
         ours = official_to_ours(official)
+        unknown = sorted(set(ours) - {field.name for field in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"ITER config (the authors' layout): unknown field(s) {unknown}; this version cannot read them.")
         self.threshold, self.max_length = 0.5, None
         for name, value in ours.items():
             setattr(self, name, value)  # `encoder_config` stays a dict: `PreTrainedConfig` resolves it
