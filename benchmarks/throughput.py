@@ -20,13 +20,13 @@ Systems, on the CoNLL04 test sentences (288), batch 64, CPU (CUDA when present):
 Two backbones: t5-small dimensions (random weights) for ITER vs. the encoder and the autoregressive baseline, and
 all-MiniLM-L6-v2 (pretrained) for all five architectures vs. their encoder. Decoding cost depends on how many entities
 a model proposes, which random heads get wrong (a random `is_left` opens a bracket at every other word). So the
-random-weight ITER gets its three thresholds set to the quantiles at which it proposes exactly as many brackets,
+random-weight ITER gets its entity and relation thresholds set to the quantiles at which it proposes exactly as many
 entities and relations as the gold annotation has; the MiniLM models are loaded from trained checkpoints
 (`--checkpoints DIR/<model_type>-conll04`) where present, otherwise their heads are fitted for `--fit_steps` steps on
 CoNLL04 training sentences with the encoder frozen. Each row reports the entities the model predicts per sentence next
 to the gold count, so the decoding workload is visible.
 
-Reported: examples/s (best of `--repeats`), ratios, and the process's peak resident memory after each stage. The last
+Reported: examples/s (every system: one warm-up run, then the best of `--repeats`), ratios, and the process's peak resident memory after each stage. The last
 line printed is `iter_vs_encoder=<ratio> iter_vs_autoregressive=<ratio>` (t5-small, sorted batches).
 """
 
@@ -66,10 +66,10 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(function, repeats: int, warmup=None) -> float:
-    """Best wall time of `repeats` runs after one warm-up run of `warmup` (default: `function` itself); best-of
-    filters out noise from other processes."""
-    (warmup or function)()
+def timed(function, repeats: int) -> float:
+    """Best wall time of `repeats` runs after one warm-up run; every system is timed this way (best-of filters out
+    noise from other processes)."""
+    function()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -149,31 +149,27 @@ def fit_heads(model, tokenizer, rows: list[dict], steps: int, batch_size: int = 
 
 
 def calibrate_iter(model, batches: list[dict], rows: list[dict]) -> None:
-    """Set a random-weight ITER's thresholds to the quantiles at which it opens as many left brackets, and keeps as
-    many entities and relations, as the gold annotation of `rows` has: the decoding workload of a trained model."""
+    """Set a random-weight ITER's entity and relation thresholds to the quantiles at which it keeps as many entities
+    and relations as the gold annotation of `rows` has: the decoding workload of a trained model. (Its left brackets
+    follow the authors' fixed rule, logit > 0; in flat decoding every word after a bracket is scored either way.)"""
     gold_entities = sum(len(row["entities"]) for row in rows)
     gold_relations = sum(len(row["relations"]) for row in rows)
 
-    def quantile_for(values: list[torch.Tensor], count: int) -> float:
-        values = torch.cat(values).float()
-        return float(values.sort(descending=True).values[min(count, len(values) - 1)]) if len(values) else 0.5
+    def quantile_for(values: list[float], count: int) -> float:
+        values = sorted(values, reverse=True)
+        return values[min(count, len(values) - 1)] if values else 0.5
 
     model.eval()
+    inputs = [{k: v for k, v in batch.items() if k != "target_tokens"} for batch in batches]
+    # one sentence at a time: with threshold 0 every scored span is an entity, and links are scored for every pair
+    sentences = [{k: v[i : i + 1] for k, v in batch.items()} for batch in inputs for i in range(len(batch["word_mask"]))]
     with torch.inference_mode():
-        inputs = [{k: v for k, v in batch.items() if k != "target_tokens"} for batch in batches]
-        left = [torch.sigmoid(model(**batch).left_logits)[batch["word_mask"]] for batch in inputs]
-        model.config.left_threshold = quantile_for(left, gold_entities)
-        spans = []
-        for batch in inputs:
-            outputs = model(**batch)
-            null = outputs.span_logits.new_zeros(outputs.span_logits.shape[:-1] + (1,))
-            probs = torch.softmax(torch.cat([outputs.span_logits, null], dim=-1), dim=-1)[..., :-1]
-            spans.append(probs[outputs.span_mask].flatten())
-        model.config.span_threshold = quantile_for(spans, gold_entities)
-        links = []
-        for batch in inputs:
-            predictions = model.decode(model(**batch), batch, relation_threshold=0.0)
-            links.append(torch.tensor([relation["score"] for p in predictions for relation in p["relations"]]))
+        scores = [entity["score"] for sentence in sentences
+                  for p in model.decode(model(**sentence), sentence, threshold=0.0, relation_threshold=1.0)
+                  for entity in p["entities"]]
+        model.config.threshold = quantile_for(scores, gold_entities)
+        links = [relation["score"] for batch in inputs
+                 for p in model.decode(model(**batch), batch, relation_threshold=0.0) for relation in p["relations"]]
         model.config.relation_threshold = quantile_for(links, gold_relations)
 
 
@@ -204,8 +200,7 @@ def measure_t5(tokenizer, rows, args, device) -> dict:
         budgets = [("tanl", None)] if args.quick else [("tanl", None), (str(args.target_tokens), args.target_tokens)]
         for name, budget in budgets:
             results[f"autoregressive_{name}_{key}"] = len(rows) / timed(
-                lambda: run_autoregressive(generator, batches, budget), 1,
-                warmup=lambda: run_autoregressive(generator, batches[:1], 4),
+                lambda: run_autoregressive(generator, batches, budget), args.repeats
             )
         results[f"tanl_tokens_per_batch_{key}"] = sum(b["target_tokens"] for b in batches) / len(batches)
     iter_results = time_pipeline(model, tokenizer, rows, args, device)

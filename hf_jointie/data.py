@@ -241,6 +241,16 @@ def first_subword_index(word_ids: Sequence[int | None], num_words: int) -> np.nd
     return np.where(positions >= 0, positions, filled)
 
 
+def last_subword_index(word_ids: Sequence[int | None], num_words: int) -> np.ndarray:
+    """Index of each word's last subword (ITER's right bracket reads it); a word without a subword borrows the
+    position [`first_subword_index`] gives it."""
+    ids = np.array([-1 if wid is None else wid for wid in word_ids], dtype=np.int64)
+    positions = first_subword_index(word_ids, num_words)
+    is_last = (ids >= 0) & (ids != np.concatenate((ids[1:], [-2])))
+    positions[ids[is_last]] = np.nonzero(is_last)[0]
+    return positions
+
+
 def encode_words(
     tokenizer,
     batch_tokens: Sequence[Sequence[str]],
@@ -250,7 +260,7 @@ def encode_words(
     """Tokenize pre-split sentences and align words to subwords.
 
     Returns `input_ids`, `attention_mask` (padded to the longest sequence) plus `word_index` (`batch x words`, the
-    first subword of every word) and `word_mask`. A sentence longer than `max_length` subwords raises a `ValueError`
+    first subword of every word), `word_end_index` (the last subword of every word) and `word_mask`. A sentence longer than `max_length` subwords raises a `ValueError`
     naming it: training data is never silently truncated (the pipeline windows long text before calling this).
     """
     if not getattr(tokenizer, "is_fast", False):
@@ -268,14 +278,17 @@ def encode_words(
         )
     num_words = max(len(tokens) for tokens in batch_tokens)
     word_index = np.zeros((len(batch_tokens), num_words), dtype=np.int64)
+    word_end_index = np.zeros((len(batch_tokens), num_words), dtype=np.int64)
     word_mask = np.zeros((len(batch_tokens), num_words), dtype=bool)
     for row, tokens in enumerate(batch_tokens):
         word_index[row, : len(tokens)] = first_subword_index(encoding.word_ids(row), len(tokens))
+        word_end_index[row, : len(tokens)] = last_subword_index(encoding.word_ids(row), len(tokens))
         word_mask[row, : len(tokens)] = True
     return {
         "input_ids": encoding["input_ids"],
         "attention_mask": encoding["attention_mask"],
         "word_index": torch.from_numpy(word_index),
+        "word_end_index": torch.from_numpy(word_end_index),
         "word_mask": torch.from_numpy(word_mask),
     }
 

@@ -10,7 +10,11 @@ hidden state of each word's first subword), so every model shares one alignment 
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -70,6 +74,54 @@ class JointIEPreTrainedModel(PreTrainedModel):
         model.post_load_backbone()
         return model
 
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *args, fresh_parts: Sequence[str] = (), **kwargs
+    ) -> "JointIEPreTrainedModel":
+        """`PreTrainedModel.from_pretrained`, strict: never a silently random model.
+
+        A local checkpoint directory is checked first (a missing `config.json` or weights file, a truncated or corrupt
+        safetensors file raise a `ValueError` naming the file). After loading, a parameter the checkpoint left
+        uninitialised, a tensor of the checkpoint the model does not use, or a tensor of the wrong shape raise a
+        `ValueError` naming the keys; `fresh_parts` lists module prefixes (e.g. `("rr_score",)`) that the caller
+        explicitly wants freshly initialised instead. Checkpoints in another package's layout are read through
+        [`checkpoint_key_mapping`] (ITER: the authors' `fleonce/iter-*`); `save_pretrained` writes ours.
+        """
+        if os.path.isdir(pretrained_model_name_or_path):
+            check_checkpoint_directory(Path(pretrained_model_name_or_path))
+        mapping = cls.checkpoint_key_mapping(pretrained_model_name_or_path, kwargs)
+        if mapping:
+            kwargs["key_mapping"] = {**mapping, **(kwargs.get("key_mapping") or {})}
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        if mapping:  # saving must write our layout, not revert to theirs
+            model._weight_conversions = [
+                conversion for conversion in getattr(model, "_weight_conversions", None) or []
+                if not set(conversion._original_source_patterns) & set(mapping)
+            ] or None
+        prefixes = tuple(f"{part.rstrip('.')}." for part in fresh_parts)
+        missing = sorted(key for key in info["missing_keys"] if not key.startswith(prefixes))
+        problems = []
+        if missing:
+            problems.append(f"parameters missing from the checkpoint (they would stay random): {missing}")
+        if info["unexpected_keys"]:
+            problems.append(f"tensors the model does not use: {sorted(info['unexpected_keys'])}")
+        if info.get("mismatched_keys"):
+            problems.append(f"tensors of the wrong shape: {sorted(str(key) for key in info['mismatched_keys'])}")
+        if problems:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} does not match {cls.__name__} ({type(model.config).__name__}): "
+                + "; ".join(problems)
+                + ". Pass `fresh_parts=(...)` to initialise named modules freshly on purpose."
+            )
+        return (model, info) if wants_info else model
+
+    @classmethod
+    def checkpoint_key_mapping(cls, pretrained_model_name_or_path: str | os.PathLike, kwargs: dict) -> dict[str, str]:
+        """Regex renamings of checkpoint keys into ours, for checkpoints saved in another package's layout (none by
+        default; see `IterModel`)."""
+        return {}
+
     def post_load_backbone(self) -> None:
         """Hook for architectures that initialise further modules from the backbone's weights (e.g. a decoder)."""
 
@@ -86,6 +138,46 @@ class JointIEPreTrainedModel(PreTrainedModel):
     def decode(self, outputs: JointIEOutput, batch: dict[str, torch.Tensor], **thresholds) -> list[JointIEPrediction]:
         """Turn `outputs` of `forward(**batch)` into one prediction per sentence, in word offsets."""
         raise NotImplementedError(f"{type(self).__name__} must implement `decode`.")
+
+
+def check_checkpoint_directory(directory: Path) -> None:
+    """Raise a `ValueError` naming the file when a local checkpoint directory lacks `config.json` or its weights, or
+    holds a safetensors file that is truncated or corrupt (instead of a stack trace from deep inside safetensors)."""
+    if not (directory / "config.json").is_file():
+        raise ValueError(f"{directory / 'config.json'} is missing: {directory} is not a saved hf_jointie model.")
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"{index} is not a valid safetensors index ({error}).") from None
+        files = [directory / shard for shard in shards]
+    elif (directory / "model.safetensors").exists() or not any(directory.glob("*.bin")):
+        files = [directory / "model.safetensors"]
+    else:
+        return  # a legacy pytorch_model.bin checkpoint: torch reports its own problems clearly
+    for file in files:
+        if not file.is_file():
+            raise ValueError(f"{file} is missing: the checkpoint in {directory} is incomplete.")
+        check_safetensors_file(file)
+
+
+def check_safetensors_file(file: Path) -> None:
+    """Check that the header of a safetensors file parses and that the file holds every byte the header declares."""
+    size = file.stat().st_size
+    try:
+        with file.open("rb") as handle:
+            (header_size,) = struct.unpack("<Q", handle.read(8))
+            if header_size > size - 8:
+                raise ValueError(f"the header claims {header_size} bytes")
+            header = json.loads(handle.read(header_size))
+        end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    except (struct.error, ValueError, KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"{file} is not a valid safetensors file ({error}).") from None
+    if 8 + header_size + end > size:
+        raise ValueError(
+            f"{file} is truncated: its header declares {8 + header_size + end} bytes but the file has {size}."
+        )
 
 
 def gather_words(hidden: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:

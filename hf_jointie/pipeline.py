@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 from tqdm.auto import tqdm
-from transformers import Pipeline
+from transformers import AutoTokenizer, Pipeline
 from transformers.utils import logging
 
 from .data import encode_words, window_budget, window_spans, word_lengths
@@ -41,6 +41,21 @@ from .data import encode_words, window_budget, window_spans, word_lengths
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
 
 logger = logging.get_logger(__name__)
+
+
+def backbone_tokenizer(config) -> Any:
+    """The tokenizer of the backbone `config.encoder_config` names (its `name_or_path`), for checkpoints that carry
+    no tokenizer files, as the ITER authors' released checkpoints do (their code loads it the same way). Only the
+    tokenizer comes from there, never weights."""
+    name = getattr(config.encoder_config, "_name_or_path", "") or ""
+    if not name:
+        raise ValueError(
+            "The checkpoint has no tokenizer files and its encoder_config names no backbone to take one from; pass "
+            "`tokenizer=` to `pipeline(\"joint-ie\", ...)`."
+        )
+    model_type = config.encoder_config.model_type
+    kwargs = {"add_prefix_space": True} if "roberta" in model_type or "bart" in model_type else {}
+    return AutoTokenizer.from_pretrained(name, **kwargs)
 
 
 class JointIEPipeline(Pipeline):
@@ -65,7 +80,13 @@ class JointIEPipeline(Pipeline):
     _load_processor = False
     _load_image_processor = False
     _load_feature_extractor = False
-    _load_tokenizer = True
+    #: soft: a checkpoint directory without tokenizer files falls back to its backbone's tokenizer (see `__init__`)
+    _load_tokenizer = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.tokenizer is None:
+            self.tokenizer = backbone_tokenizer(self.model.config)
 
     def get_inference_context(self):
         return torch.inference_mode

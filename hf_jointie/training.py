@@ -391,8 +391,8 @@ class _CachedForward:
         loader = DataLoader(dataset, batch_size=trainer.args.per_device_eval_batch_size, collate_fn=trainer.data_collator)
         for batch in loader:
             batch = trainer._prepare_inputs(batch)
-            rows = batch.pop("references")
-            self.batches.append(({key: value for key, value in batch.items() if key not in LABEL_KEYS}, rows))
+            rows, windows = batch.pop("references"), batch.pop("windows", None)
+            self.batches.append(({key: value for key, value in batch.items() if key not in LABEL_KEYS}, rows, windows))
         self.cache: dict[tuple, list] = {}
 
     def outputs(self, key: tuple, values: Mapping[str, float]) -> list:
@@ -400,7 +400,7 @@ class _CachedForward:
             while len(self.cache) > 1:  # keep the last used (the current best) besides the setting being tried
                 self.cache.pop(next(iter(self.cache)))
             with torch.inference_mode(), overridden(self.model.config, values):
-                self.cache[key] = [self.model(**batch) for batch, _ in self.batches]
+                self.cache[key] = [self.model(**batch) for batch, _, _ in self.batches]
         self.cache[key] = self.cache.pop(key)  # most recently used last
         return self.cache[key]
 
@@ -446,8 +446,8 @@ class _CachedForward:
         outputs = self.outputs(key, {**fixed, **{name: values[name] for name in forward_names}})
         predictions, references = [], []
         with torch.inference_mode(), overridden(self.model.config, values):
-            for output, (batch, rows) in zip(outputs, self.batches):
-                predictions.extend(self.model.decode(output, batch))
+            for output, (batch, rows, windows) in zip(outputs, self.batches):  # long rows: their windows merged
+                predictions.extend(merge_batch_windows(self.model.decode(output, batch), windows, len(rows)))
                 references.extend(rows)
         scores = compute(predictions, references)
         if metric not in scores:

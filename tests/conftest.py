@@ -110,7 +110,7 @@ def predicting_iter_model(encoder_config, max_length: int = 24, seed: int = 0):
 
     torch.manual_seed(seed)
     model = IterModel(IterConfig(encoder_config=encoder_config, entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
-                                 max_length=max_length, left_threshold=0.9, span_threshold=0.9, relation_threshold=0.99))
+                                 max_length=max_length, threshold=0.9, relation_threshold=0.99))
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if not name.startswith("encoder."):

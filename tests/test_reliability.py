@@ -166,13 +166,14 @@ def test_example_script_can_refuse_long_examples_naming_each(tmp_path, workspace
 def test_iter_trains_on_a_batch_without_entities_or_predicted_brackets(tokenizer, tiny_bert_config):
     # found by the two-process run: one process drew two sentences without entities and crashed at that step
     model = predicting_iter_model(tiny_bert_config)
-    model.config.left_threshold = 1.0  # no word is a predicted left bracket
+    with torch.no_grad():
+        model.is_l.wo.weight.zero_()  # every is_l logit is 0, not > 0: no word is a predicted left bracket
     model.train()
     batch = JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES)([TOY_ROWS[3], TOY_ROWS[3]])
     batch.pop("references")
     loss = model(**batch).loss
     loss.backward()
-    assert torch.isfinite(loss) and model.span_left.weight.grad is not None
+    assert torch.isfinite(loss) and model.lr_score.wo.weight.grad is not None
 
 
 # --- faults and several processes ----------------------------------------------------------------------------------

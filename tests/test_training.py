@@ -81,8 +81,7 @@ def test_head_learning_rate_puts_the_heads_in_their_own_parameter_groups(tmp_pat
     assert len(settings) == len(names)
     assert settings["encoder.encoder.layer.0.attention.self.query.weight"] == (1e-5, 0.05)
     assert settings["encoder.encoder.layer.0.attention.self.query.bias"] == (1e-5, 0.0)
-    assert settings["span_left.weight"] == (1e-3, 0.2)
-    assert settings["span_left.bias"] == (1e-3, 0.0)
+    assert settings["lr_score.wi.weight"] == (1e-3, 0.2)  # ITER's heads are bias-free, as the authors' are
     # without the head options the plain Trainer optimiser is used: one learning rate everywhere
     plain = JointIETrainer(model=model, args=JointIETrainingArguments(
         output_dir=str(tmp_path), learning_rate=1e-5, report_to="none", use_cpu=True)).create_optimizer()
@@ -107,7 +106,7 @@ def test_evaluation_without_the_loss_pass_decodes_the_same(tmp_path, tokenizer, 
 
     torch.manual_seed(0)
     model = IterModel(IterConfig(encoder_config=tiny_bert_config, entity_types=ENTITY_TYPES,
-                                 relation_types=RELATION_TYPES, left_threshold=0.3, span_threshold=0.2))
+                                 relation_types=RELATION_TYPES, threshold=0.2))
     collator = JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES)
     data = Dataset.from_list(TOY_ROWS)
     results = {}
@@ -182,19 +181,19 @@ def test_calibration_corrects_a_planted_threshold_and_the_saved_config_keeps_it(
     metrics = run_joint_ie.main([
         *TOY_TRAINING, "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
         "--calibrate_thresholds",
-        "--config_overrides", '{"dropout": 0.0, "span_threshold": 1.0}',  # planted: no span can pass it
+        "--config_overrides", '{"dropout": 0.0, "threshold": 1.0}',  # planted: no span can pass it
     ])
     calibration = json.loads((out / "threshold_calibration.json").read_text())
     assert calibration["metric"] == "re_strict_f1" and calibration["split"] == "dev"
-    assert calibration["before"]["span_threshold"] == 1.0 and calibration["score_before"] == 0.0
-    assert calibration["after"]["span_threshold"] < 1.0 and calibration["score_after"] > 50.0
-    curve = dict(map(tuple, calibration["curves"]["span_threshold"]))
+    assert calibration["before"]["threshold"] == 1.0 and calibration["score_before"] == 0.0
+    assert calibration["after"]["threshold"] < 1.0 and calibration["score_after"] > 50.0
+    curve = dict(map(tuple, calibration["curves"]["threshold"]))
     assert curve[1.0] == 0.0 and max(curve.values()) == calibration["score_after"]
     saved = json.loads((out / "config.json").read_text())
-    assert saved["span_threshold"] == calibration["after"]["span_threshold"]
-    # ITER's forward reads left_threshold (with the planted span threshold no forward is seen to cover the others);
-    # the evaluation after calibration (a forward at the chosen values) agrees with the sweep
-    assert calibration["forward_thresholds"] == ["left_threshold"]
+    assert saved["threshold"] == calibration["after"]["threshold"]
+    # ITER's forward reads no threshold (is_l fires at logit > 0, as the authors' code); the evaluation after
+    # calibration (a forward at the chosen values) agrees with the sweep
+    assert calibration["forward_thresholds"] == []
     assert metrics["eval_re_strict_f1"] == pytest.approx(calibration["score_after"])
 
 

@@ -1,69 +1,111 @@
-"""ITER: non-autoregressive joint entity and relation extraction with three per-token decisions.
+"""ITER: non-autoregressive joint entity and relation extraction with three per-token decisions, the same network as
+the authors' `iter` package, so their released checkpoints load as they are (see `configuration_iter.py`).
 
-Paper: "ITER: Iterative Transformer-based Entity Recognition and Relation Extraction" (`../shared/papers/iter.txt`).
+Paper: "ITER: Iterative Transformer-based Entity Recognition and Relation Extraction" (`../shared/papers/iter.txt`);
+code facts from upstream `iter/modeling_iter2.py` (commit 39b95b72b7414a58d6762363f0fe115452317db8), read, not copied.
 
-* Sect. 3.1.1, `is_left` (Eq. 7): a scalar logit per word; a left bracket opens an entity at every word whose
-  probability passes `left_threshold`. Loss: Eq. 12 (LSE([h, 0]) - LSE over the correct action), i.e. binary
-  cross-entropy with logits.
-* Sect. 3.1.2, `is_span` (Eq. 8): for every left bracket m and every later word n, one logit per entity type; the pair
-  (m, n) is an entity of type t when that type wins against the implicit "no span" logit fixed at 0. Loss: Eq. 13, the
-  log-sum-exp over all types and the null logit minus the log-sum-exp over the gold types of the pair (all gold types
-  count, so a span may carry several types).
-* Sect. 3.2, `is_link` (Eq. 10, the nested signature): one sigmoid logit per relation type for an ordered pair of
-  entities, each entity identified by its left *and* right bracket, so nested entities sharing an end word stay
-  distinct. Loss: Eq. 14, binary cross-entropy over relation types.
-* Sect. 3.3: the three losses are summed (Eq. "L_ITER") and trained jointly.
-
-Choices where the paper is silent, and why:
-
-* The heads read word representations (each word's first subword) rather than subwords, so predictions live in the
-  data's word offsets; with a T5 backbone a word and its first SentencePiece piece coincide for most words.
-* `is_span` is computed in training for every gold left bracket *and* every word `is_left` currently predicts as one,
-  so the model learns to reject the spurious brackets it will meet at inference (the paper trains the stages
-  "simultaneously to circumvent error propagation" but does not say which brackets feed stage two).
-* `is_span(m, n) = W_o act(W_l h_m + W_r h_n)` and `is_link` reads `[h_start; h_end]` of both entities through
-  separate head and tail projections, summed and activated (the paper specifies signatures, not layers).
-* `is_link` is trained on the gold entities (teacher forcing) and applied to the decoded entities at inference.
-* An entity's score is the `is_span` probability of its type (softmax over the types and the null logit); a
-  relation's score is its sigmoid probability.
+* Heads (Sect. 3.1, 3.2): `is_l`, `lr_score`, `rr_score`, each a bias-free gated feed-forward block
+  `wo(dropout(act(gate(x)) * wi(x)))` of inner width `d_ff` (doubled for the two pair heads when `use_scale`).
+* Positions: a left bracket sits on the first subword of an entity's start word (`word_index`), a right bracket on
+  the last subword of its end word (`word_end_index`); the heads read those hidden states, so predictions live on
+  word boundaries (the authors' code may also bracket a special token or a word's inner subword: spans that do not
+  start and end on word boundaries have no characters in the text, so they are not candidates here).
+* `is_l` (Eq. 7): a word opens a left bracket where its logit is > 0; loss Eq. 12 over every word.
+* `lr_score` (Eq. 8): every word `n` pairs with its closest preceding (or own) left bracket (flat) or its
+  `max_nest_depth` closest ones (nested), reading `[h_first(left); h_last(n)]`. Flat: the span exists where the
+  log-sum-exp of its type logits beats the implicit "no span" logit 0 (Eq. 13), with the argmax type; score
+  `sigmoid(LSE)`. Nested: the span exists where the best real type beats the NONE type (the extra last row); score
+  `sigmoid(best - NONE)`. Both scores pass 0.5 exactly when the authors' rule fires. Loss Eq. 13 on the gold
+  brackets' candidates (teacher forcing, as their training does).
+* `rr_score` (Eq. 9 / 10): an entity is represented by `h_last(end)` (flat, Eq. 9) or `h_last(end) + h_first(start)`
+  (nested, Eq. 10); a link from head `a` to tail `b` reads `[rep(b); rep(a)]` (tail first, the authors' order) and
+  exists where its sigmoid passes `relation_threshold`. With `inverse_relations` (their bit 18) the logits of the
+  second half score `b -> a` links; when both directions fire for one link, its probability is the one the
+  authors' decoding writes last (the inverse one when the tail does not precede the head, in (end, slot) order). Self
+  links (head = tail) are decoded as their code decodes them. Loss Eq. 14 (binary cross-entropy, summed) with every
+  word as head candidate and the gold entities as tails, as their training does.
+* The losses are summed (Sect. 3.3) and divided by the batch size.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.activations import ACT2FN
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, best_of_overlapping, pad_by_row
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pad_by_row
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_iter import IterConfig
 
-_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+#: Logit of masked alternatives inside the losses: finite, so that no gradient turns into NaN.
+_MASKED = -1e4
+
+
+def _logit(probability: float) -> float:
+    if probability <= 0.0:
+        return float("-inf")
+    if probability >= 1.0:
+        return float("inf")
+    return math.log(probability) - math.log1p(-probability)
+
+
+class IterFeedForward(nn.Module):
+    """The gated feed-forward head `wo(dropout(act(gate(x)) * wi(x)))` (no biases), parameter names as upstream."""
+
+    def __init__(self, config: IterConfig, in_features: int, inner: int, out_features: int):
+        super().__init__()
+        self.gate = nn.Linear(in_features, inner, bias=False) if config.use_gate else None
+        self.wi = nn.Linear(in_features, inner, bias=False)
+        self.wo = nn.Linear(inner, out_features, bias=False)
+        self.act = ACT2FN[config.activation_fn]
+        self.dropout = nn.Dropout(config.dropout)
+
+    def inner(self, x: torch.Tensor) -> torch.Tensor:
+        """`act(gate(x)) * wi(x)` (or `act(wi(x))` without a gate), before dropout and `wo`."""
+        return self.act(self.wi(x)) if self.gate is None else self.act(self.gate(x)) * self.wi(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wo(self.dropout(self.inner(x)))
 
 
 @dataclass
 class IterOutput(JointIEOutput):
     r"""
-    loss (`torch.FloatTensor`, *optional*): the sum of the three losses, averaged over the batch.
-    left_loss, span_loss, link_loss (`torch.FloatTensor`, *optional*): the three terms of `loss`.
-    left_logits (`batch x words`): `is_left` logits.
-    span_starts (`batch x brackets`): word index of every left bracket `is_span` was evaluated for (`-1` padding).
-    span_logits (`batch x brackets x widths x entity_types`): `is_span` logits for the span starting at
-        `span_starts[b, k]` and ending (inclusively) at word `span_starts[b, k] + w`.
-    span_mask (`batch x brackets x widths`): which of those spans exist.
-    word_hidden_states (`batch x words x hidden`): the word representations, reused by `decode` for `is_link`.
+    loss (`torch.FloatTensor`, *optional*): `left_loss + span_loss + link_loss`, divided by the batch size.
+    left_logits (`batch x words`): `is_l` logits.
+    span_left (`batch x words x slots`): word index of the left bracket each word pairs with (`-1`: none); slots are
+        ordered closest first (one slot when flat).
+    span_logits (`batch x words x slots x types`): `lr_score` logits of those spans (`types` includes NONE).
+    first_states, last_states (`batch x words x hidden`): each word's first / last subword state, for `rr_score`.
     """
 
     left_loss: torch.FloatTensor | None = None
     span_loss: torch.FloatTensor | None = None
     link_loss: torch.FloatTensor | None = None
     left_logits: torch.FloatTensor | None = None
-    span_starts: torch.LongTensor | None = None
+    span_left: torch.LongTensor | None = None
     span_logits: torch.FloatTensor | None = None
-    span_mask: torch.BoolTensor | None = None
-    word_hidden_states: torch.FloatTensor | None = None
+    first_states: torch.FloatTensor | None = None
+    last_states: torch.FloatTensor | None = None
+
+
+def closest_lefts(is_left: torch.Tensor, depth: int) -> torch.Tensor:
+    """For every word, the `depth` closest left brackets at or before it, closest first: `batch x words x depth`
+    word indices, `-1` where there are fewer."""
+    words = torch.arange(is_left.size(1), device=is_left.device)
+    distance = words[:, None] - words[None, :]  # [n, l] = n - l
+    valid = (distance >= 0) & is_left.unsqueeze(1)
+    far = torch.iinfo(torch.long).max
+    best, _ = torch.where(valid, distance, far).topk(min(depth, is_left.size(1)), dim=-1, largest=False)
+    lefts = (words.unsqueeze(-1) - best).masked_fill(best == far, -1)
+    if lefts.size(-1) < depth:
+        lefts = F.pad(lefts, (0, depth - lefts.size(-1)), value=-1)
+    return lefts
 
 
 class IterModel(JointIEPreTrainedModel):
@@ -73,66 +115,38 @@ class IterModel(JointIEPreTrainedModel):
 
     def __init__(self, config: IterConfig):
         super().__init__(config)
-        hidden, size = config.encoder_hidden_size, config.head_size or config.encoder_hidden_size
-        activation = _ACTIVATIONS[config.activation]
-        self.dropout = nn.Dropout(config.dropout)
-        self.is_left = nn.Sequential(nn.Linear(hidden, size), activation(), nn.Linear(size, 1))
-        self.span_left = nn.Linear(hidden, size)
-        self.span_right = nn.Linear(hidden, size, bias=False)
-        self.span_out = nn.Sequential(activation(), nn.Linear(size, config.num_entity_types))
-        self.link_head = nn.Linear(2 * hidden, size)
-        self.link_tail = nn.Linear(2 * hidden, size, bias=False)
-        self.link_out = nn.Sequential(activation(), nn.Linear(size, max(config.num_relation_types, 1)))
+        hidden, d_ff = config.encoder_hidden_size, config.d_ff
+        pair_inner = d_ff * (1 + int(config.use_scale))
+        self.is_l = IterFeedForward(config, hidden, d_ff, 1)
+        self.lr_score = IterFeedForward(config, 2 * hidden, pair_inner, config.num_type_logits)
+        self.rr_score = (
+            IterFeedForward(config, 2 * hidden, pair_inner, config.num_link_logits)
+            if config.num_relation_types
+            else None
+        )
         self.post_init()
 
-    def _span_candidates(
-        self, left_logits: torch.Tensor, word_mask: torch.Tensor, entity_labels: torch.Tensor | None, threshold: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left brackets fed to `is_span`: predicted ones, plus the gold ones in training. Returns `(mask, starts)`."""
-        candidates = torch.sigmoid(left_logits.detach()) > threshold
-        if entity_labels is not None:
-            valid = entity_labels[..., 0] >= 0
-            rows = torch.arange(len(entity_labels), device=left_logits.device).unsqueeze(1).expand_as(valid)
-            candidates[rows[valid], entity_labels[..., 0][valid]] = True
-        rows, columns = (candidates & word_mask).nonzero(as_tuple=True)
-        mask, starts = pad_by_row(rows, len(word_mask), columns)
-        return mask, starts
+    @classmethod
+    def checkpoint_key_mapping(cls, pretrained_model_name_or_path, kwargs: dict) -> dict[str, str]:
+        """The authors' checkpoints (config.json with `transformer_config`) call the backbone `model.`; a T5 backbone
+        is their `T5EncoderModel` (`model.encoder.*` plus the shared embedding `model.shared`), ours its encoder
+        stack."""
+        fields, _ = IterConfig.get_config_dict(pretrained_model_name_or_path)
+        if "transformer_config" not in fields:
+            return {}
+        if "t5" in fields["transformer_config"].get("model_type", ""):
+            return {r"^model\.encoder\.": "encoder.", r"^model\.shared\.": "encoder.embed_tokens."}
+        return {r"^model\.": "encoder."}
 
-    def _span_logits(
-        self, hidden: torch.Tensor, word_mask: torch.Tensor, starts: torch.Tensor, start_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`is_span` logits for every (left bracket, later word) pair: `batch x brackets x widths x types`.
-
-        The head runs only on the pairs that exist (inside the sentence, within `max_span_width`), gathered flat, so
-        padding words, padding brackets and the words before a bracket cost nothing; the dense result is filled in.
-        """
-        lengths = word_mask.sum(dim=1)
-        room = (lengths.unsqueeze(1) - starts).masked_fill(~start_mask, 0)
-        widths = min(int(room.max()) if room.numel() else 0, self.config.max_span_width or hidden.size(1))
-        offsets = torch.arange(widths, device=hidden.device)
-        span_mask = start_mask.unsqueeze(-1) & (offsets < room.unsqueeze(-1))
-        rows, slots, width = span_mask.nonzero(as_tuple=True)
-        bracket = starts[rows, slots]
-        pairs = self.span_left(hidden)[rows, bracket] + self.span_right(hidden)[rows, bracket + width]
-        logits = hidden.new_zeros(*span_mask.shape, self.config.num_entity_types)
-        logits[rows, slots, width] = self.span_out(pairs).to(logits.dtype)
-        return logits, span_mask
-
-    def link_logits(
-        self, hidden: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, exists: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`is_link` logits for every ordered pair of distinct entities `[starts, ends)` (where `exists`):
-        `batch x entities x entities x relation_types`, and the mask of the pairs that exist. As in `_span_logits`,
-        the head runs only on the existing pairs."""
-        pairs = exists.unsqueeze(2) & exists.unsqueeze(1)
-        pairs &= ~torch.eye(pairs.size(1), dtype=torch.bool, device=pairs.device)
-        batch = torch.arange(len(hidden), device=hidden.device).unsqueeze(1)
-        spans = torch.cat([hidden[batch, starts.clamp(min=0)], hidden[batch, (ends - 1).clamp(min=0)]], dim=-1)
-        rows, heads, tails = pairs.nonzero(as_tuple=True)
-        scores = self.link_out(self.link_head(spans)[rows, heads] + self.link_tail(spans)[rows, tails])
-        logits = hidden.new_zeros(*pairs.shape, scores.size(-1))
-        logits[rows, heads, tails] = scores.to(logits.dtype)
-        return logits, pairs
+    # ---------------------------------------------------------------- forward
+    def span_logits(self, first: torch.Tensor, last: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
+        """`lr_score([h_first(left); h_last(n)])` for every word `n` and slot: `batch x words x slots x types`,
+        `-inf` where the slot holds no left bracket."""
+        batch = torch.arange(len(first), device=first.device)[:, None, None]
+        left_states = first[batch, lefts.clamp(min=0)]
+        right_states = last.unsqueeze(2).expand_as(left_states)
+        logits = self.lr_score(torch.cat([left_states, right_states], dim=-1))
+        return logits.masked_fill((lefts < 0).unsqueeze(-1), float("-inf"))
 
     def forward(
         self,
@@ -140,127 +154,232 @@ class IterModel(JointIEPreTrainedModel):
         attention_mask: torch.Tensor,
         word_index: torch.Tensor,
         word_mask: torch.Tensor,
+        word_end_index: torch.Tensor | None = None,
         entity_labels: torch.Tensor | None = None,
         relation_labels: torch.Tensor | None = None,
         entity_fragments: torch.Tensor | None = None,
     ) -> IterOutput:
         r"""
+        word_end_index (`batch x words`): each word's last subword (see `encode_words`); defaults to `word_index`.
         entity_labels (`batch x entities x 3`, *optional*): gold `[start, end, type]` (see `encode_labels`).
         relation_labels (`batch x relations x 3`, *optional*): gold `[head, tail, type]`.
         entity_fragments: accepted for the shared batch format; ITER models continuous (possibly nested) spans.
         """
         word_mask = word_mask.bool()
-        hidden = self.dropout(self.word_states(input_ids, attention_mask, word_index))
-        left_logits = self.is_left(hidden).squeeze(-1)
-        start_mask, starts = self._span_candidates(
-            left_logits, word_mask, entity_labels, self.config.left_threshold
-        )
-        span_logits, span_mask = self._span_logits(hidden, word_mask, starts, start_mask)
-        output = IterOutput(
-            left_logits=left_logits,
-            span_starts=starts,
-            span_logits=span_logits,
-            span_mask=span_mask,
-            word_hidden_states=hidden,
-        )
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        first = gather_words(hidden, word_index)
+        last = gather_words(hidden, word_index if word_end_index is None else word_end_index)
+        left_logits = self.is_l(first).squeeze(-1).masked_fill(~word_mask, float("-inf"))
+        output = IterOutput(left_logits=left_logits, first_states=first, last_states=last)
+        if entity_labels is None or not self.training:  # the candidates decoding reads: the predicted brackets
+            output.span_left = closest_lefts(left_logits > 0, self.config.max_nest_depth)
+            output.span_logits = self.span_logits(first, last, output.span_left).masked_fill(
+                ~word_mask[:, :, None, None], float("-inf")
+            )
         if entity_labels is None:
             return output
-        output.left_loss = self._left_loss(left_logits, word_mask, entity_labels)
-        output.span_loss = self._span_loss(span_logits, span_mask, starts, entity_labels)
-        output.link_loss = self._link_loss(hidden, entity_labels, relation_labels)
+        # training reads the candidates of the gold brackets (teacher forcing)
+        gold_left = self._gold_lefts(entity_labels, word_mask)
+        lefts = closest_lefts(gold_left, self.config.max_nest_depth)
+        batch_size = len(input_ids)
+        output.left_loss = self._left_loss(left_logits, gold_left, word_mask) / batch_size
+        output.span_loss = self._span_loss(self.span_logits(first, last, lefts), lefts, entity_labels, word_mask)
+        output.span_loss = output.span_loss / batch_size
+        output.link_loss = self._link_loss(first, last, lefts, entity_labels, relation_labels, word_mask) / batch_size
         output.loss = output.left_loss + output.span_loss + output.link_loss
         return output
 
     @staticmethod
-    def _left_loss(left_logits: torch.Tensor, word_mask: torch.Tensor, entity_labels: torch.Tensor) -> torch.Tensor:
-        """Eq. 12, summed over words and averaged over sentences."""
-        targets = torch.zeros_like(left_logits)
-        valid = entity_labels[..., 0] >= 0
-        rows = torch.arange(len(targets), device=targets.device).unsqueeze(1).expand_as(valid)
-        targets[rows[valid], entity_labels[..., 0][valid]] = 1.0
-        losses = F.binary_cross_entropy_with_logits(left_logits, targets, reduction="none")
-        return (losses * word_mask).sum() / len(targets)
+    def _gold_lefts(entity_labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        is_left = torch.zeros_like(word_mask)
+        rows, items = (entity_labels[..., 0] >= 0).nonzero(as_tuple=True)
+        is_left[rows, entity_labels[rows, items, 0]] = True
+        return is_left
+
+    @staticmethod
+    def _left_loss(left_logits: torch.Tensor, gold: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """Eq. 12: `LSE([0, l]) - (l if gold else 0)` summed over words (binary cross-entropy with logits)."""
+        logits = left_logits.masked_fill(~word_mask, 0.0)
+        losses = F.binary_cross_entropy_with_logits(logits, gold.float(), reduction="none")
+        return (losses * word_mask).sum()
+
+    def _span_targets(self, lefts: torch.Tensor, entity_labels: torch.Tensor) -> torch.Tensor:
+        """Gold types of every (word, slot) span: `batch x words x slots x types` (NONE set where none holds)."""
+        batch, words, slots = lefts.shape
+        targets = torch.zeros(batch, words, words, self.config.num_type_logits, dtype=torch.bool, device=lefts.device)
+        rows, items = (entity_labels[..., 0] >= 0).nonzero(as_tuple=True)
+        start, end, label = entity_labels[rows, items].unbind(-1)
+        targets[rows, end - 1, start, label] = True  # [b, right word, left word, type]
+        targets = targets.gather(2, lefts.clamp(min=0)[..., None].expand(-1, -1, -1, targets.size(-1)))
+        targets &= (lefts >= 0).unsqueeze(-1)
+        if self.config.none_type:
+            targets[..., -1] = ~targets.any(-1)
+        return targets
 
     def _span_loss(
-        self, span_logits: torch.Tensor, span_mask: torch.Tensor, starts: torch.Tensor, entity_labels: torch.Tensor
+        self, span_logits: torch.Tensor, lefts: torch.Tensor, entity_labels: torch.Tensor, word_mask: torch.Tensor
     ) -> torch.Tensor:
-        """Eq. 13 over every evaluated (left bracket, word) pair, summed and averaged over sentences."""
-        if starts.size(1) == 0:  # no gold entity and no predicted bracket in the batch: nothing to score
-            return span_logits.sum()
-        targets = torch.zeros_like(span_logits, dtype=torch.bool)
-        gold_start, gold_end, gold_type = entity_labels.unbind(-1)
-        width = gold_end - gold_start - 1
-        # the bracket slot k holding each gold entity's start (gold starts are always among the candidates)
-        slot = (starts.unsqueeze(2) == gold_start.unsqueeze(1)).float().argmax(dim=1)
-        valid = (gold_start >= 0) & (width < span_logits.size(2))
-        rows = torch.arange(len(targets), device=targets.device).unsqueeze(1).expand_as(valid)
-        targets[rows[valid], slot[valid], width[valid], gold_type[valid]] = True
-        null = span_logits.new_zeros(span_logits.shape[:-1] + (1,))
-        everything = torch.logsumexp(torch.cat([span_logits, null], dim=-1), dim=-1)
-        gold = torch.logsumexp(span_logits.masked_fill(~targets, float("-inf")), dim=-1)
-        losses = everything - torch.where(targets.any(-1), gold, torch.zeros_like(gold))
-        return losses.masked_fill(~span_mask, 0.0).sum() / len(targets)
+        """Eq. 13 on the gold brackets' candidates. Per word (flat) or per (word, slot) (nested):
+        `LSE(0, logits) - LSE(gold)`, where the gold set is the no-span logit 0 for a word that ends no entity and
+        the gold types of the pair (or NONE, nested) otherwise."""
+        targets = self._span_targets(lefts, entity_labels)
+        is_right = torch.zeros_like(word_mask)
+        rows, items = (entity_labels[..., 0] >= 0).nonzero(as_tuple=True)
+        is_right[rows, entity_labels[rows, items, 1] - 1] = True
+        has_left = (lefts >= 0) & word_mask.unsqueeze(-1)
+        logits = span_logits.masked_fill(~has_left.unsqueeze(-1), 0.0)  # finite everywhere: no NaN gradients
+        if self.config.max_nest_depth == 1:  # one decision per word over every (slot, type)
+            logits, targets, has_left = logits.flatten(2), targets.flatten(2), has_left.any(-1)
+        else:  # one decision per (word, slot); the NONE type is the gold of a non-entity pair
+            is_right = is_right.unsqueeze(-1).expand_as(has_left)
+        null = logits.new_zeros(logits.shape[:-1] + (1,))
+        everything = torch.logsumexp(torch.cat([null, logits], dim=-1), dim=-1)
+        gold = torch.cat([null.masked_fill(is_right.unsqueeze(-1), _MASKED), logits.masked_fill(~targets, _MASKED)], -1)
+        gold = torch.logsumexp(gold, dim=-1)
+        # a word that ends an entity whose left bracket is not among its candidates falls back to "no span"
+        gold = torch.where(gold < _MASKED / 2, torch.zeros_like(gold), gold)
+        return (everything - gold).masked_fill(~has_left, 0.0).sum()
+
+    def entity_states(self, first: torch.Tensor, last: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
+        """The representation `rr_score` reads for the span ending at each word in each slot: `h_last(end)` (flat,
+        Eq. 9) or `h_last(end) + h_first(start)` (nested, Eq. 10). `batch x words x slots x hidden`."""
+        if self.config.max_nest_depth == 1:
+            return last.unsqueeze(2)
+        batch = torch.arange(len(first), device=first.device)[:, None, None]
+        return last.unsqueeze(2) + first[batch, lefts.clamp(min=0)]
+
+    def link_logits(self, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
+        """`rr_score([rep(tail); rep(head)])` for every head in `heads` (`batch x H x hidden`) and tail in `tails`
+        (`batch x T x hidden`): `batch x H x T x link types`. The first layer is applied to each half once and the
+        halves are summed, which equals the layer on the concatenation."""
+        head_part, tail_part = self._split_pair_layer(heads, tails, "wi")
+        x = head_part.unsqueeze(2) + tail_part.unsqueeze(1)
+        if self.rr_score.gate is None:
+            x = self.rr_score.act(x)
+        else:
+            gate_head, gate_tail = self._split_pair_layer(heads, tails, "gate")
+            x = self.rr_score.act(gate_head.unsqueeze(2) + gate_tail.unsqueeze(1)) * x
+        return self.rr_score.wo(self.rr_score.dropout(x))
+
+    def _split_pair_layer(self, heads: torch.Tensor, tails: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        weight = getattr(self.rr_score, name).weight
+        width = heads.size(-1)
+        return heads @ weight[:, width:].T, tails @ weight[:, :width].T
+
+    def _link_targets(
+        self, entity_slot: torch.Tensor, entity_labels: torch.Tensor, relation_labels: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """Gold links as flat `(row, head end word, head slot, head entity, tail entity, type)` index tensors, with
+        the inverse-direction (`inverse_relations`) and symmetric (`symmetric_relation_types`) copies."""
+        rows, items = (relation_labels[..., 0] >= 0).nonzero(as_tuple=True)
+        head, tail, label = relation_labels[rows, items].unbind(-1)
+        num = self.config.num_relation_types
+        if self.config.inverse_relations or self.config.symmetric_relation_types:
+            symmetric = torch.zeros(num, dtype=torch.bool, device=label.device)
+            for name in self.config.symmetric_relation_types:
+                symmetric[self.config.relation_types.index(name)] = True
+            both = symmetric[label]
+            inverse = ~both if self.config.inverse_relations else torch.zeros_like(both)
+            extra = both | inverse
+            rows = torch.cat([rows, rows[extra]])
+            head, tail = torch.cat([head, tail[extra]]), torch.cat([tail, head[extra]])
+            label = torch.cat([label, label[extra] + num * inverse[extra]])
+        end = entity_labels[rows, head, 1] - 1
+        return rows, end, entity_slot[rows, head], head, tail, label
 
     def _link_loss(
-        self, hidden: torch.Tensor, entity_labels: torch.Tensor, relation_labels: torch.Tensor | None
+        self,
+        first: torch.Tensor,
+        last: torch.Tensor,
+        lefts: torch.Tensor,
+        entity_labels: torch.Tensor,
+        relation_labels: torch.Tensor | None,
+        word_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """Eq. 14 over every ordered pair of distinct gold entities, summed and averaged over sentences."""
-        if self.config.num_relation_types == 0:
-            return hidden.new_zeros(())
-        exists = entity_labels[..., 0] >= 0
-        logits, pairs = self.link_logits(hidden, entity_labels[..., 0], entity_labels[..., 1], exists)
+        """Eq. 14: binary cross-entropy over link types, summed, for every (word, slot) as head and every gold entity
+        as tail (the heads include non-entities, which learn to link nothing)."""
+        if self.rr_score is None:
+            return first.new_zeros(())
+        gold_start, gold_end = entity_labels[..., 0], entity_labels[..., 1]
+        exists = gold_start >= 0
+        if not exists.any():
+            return first.new_zeros(())
+        # the slot of each gold entity among the candidates of its end word
+        end_word = (gold_end - 1).clamp(min=0)
+        batch = torch.arange(len(first), device=first.device)[:, None]
+        slot_match = lefts[batch, end_word] == gold_start.unsqueeze(-1)
+        entity_slot = slot_match.float().argmax(-1)
+        exists &= slot_match.any(-1)  # deeper than `max_nest_depth`: not a candidate, not trained as a tail
+        states = self.entity_states(first, last, lefts)  # [b, words, slots, hidden]
+        tails = states[batch, end_word, entity_slot]  # [b, entities, hidden]
+        heads = states.flatten(1, 2)  # [b, words*slots, hidden]
+        logits = self.link_logits(heads, tails)  # [b, words*slots, entities, types]
         targets = torch.zeros_like(logits)
         if relation_labels is not None:
-            head, tail, label = relation_labels.unbind(-1)
-            valid = head >= 0
-            rows = torch.arange(len(targets), device=targets.device).unsqueeze(1).expand_as(valid)
-            targets[rows[valid], head[valid], tail[valid], label[valid]] = 1.0
+            rows, end, slot, head, tail, label = self._link_targets(entity_slot, entity_labels, relation_labels)
+            keep = exists[rows, head] & exists[rows, tail]
+            targets[rows[keep], (end * lefts.size(2) + slot)[keep], tail[keep], label[keep]] = 1.0
+        valid = ((lefts >= 0) & word_mask.unsqueeze(-1)).flatten(1).unsqueeze(2) & exists.unsqueeze(1)
         losses = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
-        return (losses * pairs).sum() / len(targets)
+        return losses.masked_fill(~valid, 0.0).sum()
 
+    # ---------------------------------------------------------------- decode
+    @torch.no_grad()
     def decode(
         self,
         outputs: IterOutput,
-        batch: dict[str, torch.Tensor],
+        batch: dict[str, torch.Tensor] | None = None,
         threshold: float | None = None,
         relation_threshold: float | None = None,
     ) -> list[JointIEPrediction]:
-        """Entities from `is_span` over the predicted left brackets, then relations from `is_link` over every ordered
-        pair of decoded entities; all on batched tensors. `threshold` / `relation_threshold` override the config's
-        `span_threshold` / `relation_threshold`."""
-        threshold = self.config.span_threshold if threshold is None else threshold
-        relation_threshold = self.config.relation_threshold if relation_threshold is None else relation_threshold
-        num_rows = len(outputs.span_logits)
-        # brackets evaluated in training also include gold ones: keep only those is_left predicts
-        left_prob = torch.sigmoid(outputs.left_logits)
-        starts = outputs.span_starts
-        is_left = (starts >= 0) & (left_prob.gather(1, starts.clamp(min=0)) > self.config.left_threshold)
-        null = outputs.span_logits.new_zeros(outputs.span_logits.shape[:-1] + (1,))
-        probs = torch.softmax(torch.cat([outputs.span_logits, null], dim=-1), dim=-1)[..., :-1]
-        selected = (probs > threshold) & (outputs.span_mask & is_left.unsqueeze(-1)).unsqueeze(-1)
-        rows, slots, widths, labels = selected.nonzero(as_tuple=True)
-        entity_start = starts[rows, slots]
-        entity_end = entity_start + widths + 1
-        scores = probs[rows, slots, widths, labels]
-        if not self.config.nested:
-            keep = best_of_overlapping(rows, entity_start, entity_end, scores)
-            rows, entity_start, entity_end, labels, scores = (
-                t[keep] for t in (rows, entity_start, entity_end, labels, scores)
-            )
-        entities = {"row": rows, "start": entity_start, "end": entity_end, "type": labels, "score": scores}
-        if self.config.num_relation_types == 0:
-            return assemble_predictions(self.config, num_rows, entities)
-        exists, start, end = pad_by_row(rows, num_rows, entity_start, entity_end)
-        link_logits, pairs = self.link_logits(outputs.word_hidden_states, start, end, exists)
-        link_probs = torch.sigmoid(link_logits)
-        rel_rows, heads, tails, rel_labels = ((link_probs > relation_threshold) & pairs.unsqueeze(-1)).nonzero(
-            as_tuple=True
-        )
+        """Entities from the candidates of `forward` (see the module docstring for the flat and nested rules), then
+        links among the decoded entities; all on batched tensors. `threshold` / `relation_threshold` override the
+        config's."""
+        config = self.config
+        threshold = config.threshold if threshold is None else threshold
+        relation_threshold = config.relation_threshold if relation_threshold is None else relation_threshold
+        logits, lefts = outputs.span_logits, outputs.span_left
+        num_real = config.num_entity_types
+        if config.max_nest_depth == 1:
+            flat = logits.flatten(2)
+            margin, label = torch.logsumexp(flat, dim=-1, keepdim=True), flat.argmax(-1, keepdim=True)  # one slot
+        else:
+            best_logit, label = logits[..., :num_real].max(-1, keepdim=True)
+            margin, label = (best_logit - logits[..., -1:]).squeeze(-1), label.squeeze(-1)
+        # `sigmoid(margin) > threshold`, compared on logits so that 0.5 is exactly the authors' `> 0`
+        exists = (margin > _logit(threshold)) & (lefts >= 0) & (label < num_real)
+        score = torch.sigmoid(margin)
+        rows, ends, slots = exists.nonzero(as_tuple=True)
+        entities = {
+            "row": rows,
+            "start": lefts[rows, ends, slots],
+            "end": ends + 1,
+            "type": label[rows, ends, slots],
+            "score": score[rows, ends, slots],
+        }
+        num_rows = len(logits)
+        if self.rr_score is None:
+            return assemble_predictions(config, num_rows, entities)
+        states = self.entity_states(outputs.first_states, outputs.last_states, lefts)[rows, ends, slots]
+        present, padded = pad_by_row(rows, num_rows, states, fill=0.0)
+        link_probs = torch.sigmoid(self.link_logits(padded, padded))  # [b, head, tail, types]
+        pairs = (present.unsqueeze(2) & present.unsqueeze(1)).unsqueeze(-1)
+        num = config.num_relation_types
+        direct = (link_probs[..., :num] > relation_threshold) & pairs
+        probs = link_probs[..., :num]
+        if config.inverse_relations:
+            inverse_probs = link_probs[..., num:].transpose(1, 2)  # [b, head, tail]: the tail -> head logits read back
+            inverse = (inverse_probs > relation_threshold) & pairs
+            index = torch.arange(direct.size(1), device=direct.device)
+            inverse_last = (index[None, :] >= index[:, None]).unsqueeze(0).unsqueeze(-1)  # tail >= head
+            probs = torch.where(inverse & (~direct | inverse_last), inverse_probs, probs)
+            direct |= inverse
+        rel_rows, heads, tails, rel_labels = direct.nonzero(as_tuple=True)
         relations = {
             "row": rel_rows, "head": heads, "tail": tails, "type": rel_labels,
-            "score": link_probs[rel_rows, heads, tails, rel_labels],
+            "score": probs[rel_rows, heads, tails, rel_labels],
         }
-        return assemble_predictions(self.config, num_rows, entities, relations)
+        return assemble_predictions(config, num_rows, entities, relations)
 
 
 __all__ = ["IterModel", "IterOutput"]

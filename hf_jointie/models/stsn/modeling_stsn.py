@@ -287,6 +287,7 @@ class StsnModel(JointIEPreTrainedModel):
         attention_mask: torch.Tensor,
         word_index: torch.Tensor,
         word_mask: torch.Tensor,
+        word_end_index: torch.Tensor | None = None,  # part of the shared batch; ITER reads it
         entity_labels: torch.Tensor | None = None,
         relation_labels: torch.Tensor | None = None,
         entity_fragments: torch.Tensor | None = None,
