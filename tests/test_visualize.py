@@ -3,14 +3,16 @@ the spaCy export."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import sys
 import types
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import ENTITY_TYPES, RELATION_TYPES
+from conftest import ENTITY_TYPES, RELATION_TYPES, SHARED_DATA
 from transformers import BertConfig, pipeline
 
 from hf_jointie import IterConfig, IterModel
@@ -288,10 +290,12 @@ def test_renders_what_the_pipeline_returns(tokenizer, tmp_path):
     assert len(view.arcs) == len(view.rows) == len(result["relations"])
 
 
-spacy = pytest.importorskip("spacy", reason="to_spacy needs the spacy extra")
+requires_spacy = pytest.mark.skipif(importlib.util.find_spec("spacy") is None, reason="needs the spacy extra")
 
 
+@requires_spacy
 def test_to_spacy_spans_ents_and_relations():
+    import spacy
     from spacy import displacy
 
     text = "Mary  works for IL-2R in\nBoston."
@@ -316,7 +320,10 @@ def test_to_spacy_spans_ents_and_relations():
         ("Mary", "Peop"), ("IL-2", "protein"), ("IL-2R", "Org"), ("Boston", "Loc")]
 
 
+@requires_spacy
 def test_to_spacy_tokens_and_discontinuous_entities():
+    import spacy
+
     tokens = ["tendonitis", "in", "my", "shoulders", "and", "elbows"]
     prediction = {"entities": [{"start": 0, "end": 6, "type": "ADR", "fragments": [[0, 2], [5, 6]]},
                                {"start": 3, "end": 4, "type": "Body"}],
@@ -328,3 +335,27 @@ def test_to_spacy_tokens_and_discontinuous_entities():
     assert doc._.rel == {(0, 3): {"Near": None}}
     with pytest.raises(TypeError, match="Language or Vocab"):
         to_spacy({"tokens": tokens}, prediction, "en")
+
+
+def test_render_views_gold_predictions():
+    """benchmarks/render_views.py shows gold annotations in the pipeline's format; one-fragment lists are plain."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import render_views
+
+    record = {"tokens": ["a", "b", "c", "d"], "relations": [{"head": 1, "tail": 0, "type": "R"}],
+              "entities": [{"start": 0, "end": 2, "type": "X", "fragments": [[0, 2]]},
+                           {"start": 0, "end": 4, "type": "Y", "fragments": [[0, 1], [3, 4]]}]}
+    assert render_views.gold_prediction(record) == {
+        "entities": [{"id": 0, "type": "X", "start": 0, "end": 2, "score": 1.0},
+                     {"id": 1, "type": "Y", "start": 0, "end": 4, "score": 1.0, "fragments": [[0, 1], [3, 4]]}],
+        "relations": [{"head": 1, "tail": 0, "type": "R", "score": 1.0}]}
+    if SHARED_DATA.is_dir():
+        crowded = render_views.long_document(SHARED_DATA)
+        assert len(crowded["entities"]) >= 50 and len(crowded["relations"]) >= 40
+        assert all(0 <= r["head"] < len(crowded["entities"]) for r in crowded["relations"])
+
+
+def test_to_spacy_without_spacy_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "spacy", None)  # as if spaCy were not installed
+    with pytest.raises(ImportError, match=r"hf_jointie\[spacy\]"):
+        to_spacy(TEXT, PREDICTION, object())
