@@ -11,7 +11,7 @@ Layout is computed here, not in the browser (there is no script to measure text)
 widths of Arial / Helvetica / Liberation Sans (metric-compatible fonts, listed first in the CSS font stack; the
 table was measured in Chromium at 1000 px) and each word carries `textLength`, so a fallback font of other metrics
 is squeezed to the computed box instead of overlapping its neighbours. Lines wrap at `LINE_WIDTH` pixels, never inside
-an entity fragment when the fragment fits on one line; a newline in the text starts a new line. Bar and arc levels
+an entity fragment of up to 80 characters; a newline in the text starts a new line. Bar and arc levels
 are assigned greedily (shortest first, lowest free level) over intervals that include their labels, so no two labels
 on one level overlap. An arc between entities on different lines is drawn as two halves running to the edge of the
 view; each half carries the label.
@@ -335,6 +335,8 @@ def _svg(doc: _Document, entity_colors: dict[str, str], relation_colors: dict[st
             else:  # half an arc: the label beside its entity's leg, not over it
                 offset = (6 + label_w / 2) * (1 if b >= a else -1)
                 mid = a + offset if from_head else b - offset
+                if not label_w / 2 - _MARGIN + 2 <= mid <= edge + _MARGIN - 2 - label_w / 2:
+                    mid = a - offset if from_head else b + offset  # no room towards the edge: the other side
             mid = min(max(mid, label_w / 2 - _MARGIN + 2), edge + _MARGIN - 2 - label_w / 2)  # inside the view
             lo, hi = min(a, b, mid - label_w / 2) - 3, max(a, b, mid + label_w / 2) + 3
             lines[line].arc_pieces.append({"relation": r, "a": a, "b": b, "head_end": from_head, "tail_end": to_tail,
