@@ -273,7 +273,8 @@ def test_notebook_view_and_display(monkeypatch):
 
 
 def test_renders_what_the_pipeline_returns(tokenizer, tmp_path):
-    """A random ITER model at a low threshold: whatever it finds in a text shows up, one highlight per entity."""
+    """A random ITER model at a low threshold: whatever it finds in a text shows up, one highlight per entity (its
+    relation probabilities all sit near 0.5, so the best ten relations are kept)."""
     torch.manual_seed(0)
     encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=64)
@@ -283,8 +284,9 @@ def test_renders_what_the_pipeline_returns(tokenizer, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     ie = pipeline("joint-ie", model=str(tmp_path))
     text = "Mary works for Acme Corp in New York City."
-    result = ie(text, threshold=0.05, relation_threshold=0.05)
-    assert result["entities"]
+    result = ie(text, threshold=0.2)
+    result["relations"] = sorted(result["relations"], key=lambda relation: -relation["score"])[:10]
+    assert result["entities"] and result["relations"]
     view = View(render_html(text, result))
     assert sorted(g["data-text"] for g in view.entities) == sorted(e["text"] for e in result["entities"])
     assert len(view.arcs) == len(view.rows) == len(result["relations"])
