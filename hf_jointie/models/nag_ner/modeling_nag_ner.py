@@ -25,7 +25,8 @@ Choices where the paper is silent or does not fit a `transformers` encoder, and 
   after a BERT-style transform (dense, GELU, LayerNorm) and with one output bias, as a BERT MLM head does.
 * The decoder is a BERT-like model built as a decoder with cross-attention (`is_decoder=True`,
   `add_cross_attention=True`); `post_load_backbone` copies the pretrained encoder into it, standing in for the
-  pretrained NAG model (BANG) of Sect. 4.2. Its self-attention is made bidirectional by passing an all-visible 4-d mask.
+  pretrained NAG model (BANG) of Sect. 4.2. Its self-attention is made bidirectional by passing an all-visible 4-d mask
+  (a test pins that slot 0 reads the last slot: a causal mask would break it).
 * What the decoder reads (Sect. 3.3-3.4 assume a BANG decoder whose cross-attention is pretrained to read the encoder;
   a BERT encoder copied into a decoder has no such cross-attention, and without the three points below the decoder
   did not learn to localise: it wrote the same mention whatever the start word, see `model_cards/nag_ner.md`):
@@ -43,9 +44,17 @@ Choices where the paper is silent or does not fit a `transformers` encoder, and 
     outside `backbone_modules`: it must learn a new input distribution (mask tokens + WSPE + NEPE), and trains at
     `--head_learning_rate` (measured on 200 CoNLL04 sentences: `L_g` after 75 steps 2.84 this way, 3.08 with the
     copied layers at the backbone rate).
-* At inference, `argmax` at the type slot runs over `<O>` and the types, and at the mention slots over the subword
-  vocabulary and `</s>` (the model is trained to emit nothing else there); generated `<O>` items are dropped. A word in
-  `S_start` generates `argmax_{ne >= 1} p(ne_j)` entities (Eq. 6's argmax could be 0 when `tau_s > 1 / (O_max + 1)`).
+* Inference scores only what can align (`candidate_log_probs`): the type slot is a softmax over `<O>` and the types,
+  every mention slot a softmax over the distinct subwords of the item's own sentence (its word subwords, each id once)
+  and `</s>`. Training keeps the paper's softmax over the whole output vocabulary (Eq. 5). Besides cutting the output
+  layer from ~30.5k rows to ~40 per slot, a mention whose best full-vocabulary token is a near miss outside the
+  sentence now takes the best token inside it and can align. Generated `<O>` items are dropped. A word in `S_start`
+  generates `argmax_{ne >= 1} p(ne_j)` entities (Eq. 6's argmax could be 0 when `tau_s > 1 / (O_max + 1)`).
+* Each decoder layer's cross-attention keys and values are projected once per sentence and gathered for that
+  sentence's items through a pre-filled `EncoderDecoderCache` (`cross_attention_cache`), instead of re-projecting a
+  duplicated copy of the memory for every item (identical numbers, training and inference).
+* `start_position_embeddings=False` is the paper's ablation NAG-NER-3 (Table 4: no WSPE, no NEPE); `nested=False`
+  (flat data) keeps the best scored of overlapping predictions (`best_of_overlapping`, first-to-last word spans).
 * A gold mention longer than `l_max + 1` subwords is truncated in the target: the `l_max + 3` slots hold `<s>`, the
   type and up to `l_max + 1` subwords, `</s>` following when there is room (the paper's "no `</s>`" rule lets a
   mention use the last slot). More than `O_max` entities at one word: the longest are dropped from the targets. Ties
