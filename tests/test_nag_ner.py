@@ -425,3 +425,13 @@ def test_decode_reads_the_start_threshold_from_the_config(trained):
         finally:
             model.config.start_threshold = 0.5
         assert [strip_scores(p) for p in model.decode(output, batch)] == [strip_scores(r) for r in references]
+
+
+def test_cached_cross_attention_trains(word_tokenizer):
+    """The cross-attention projections reach the decoder through the pre-filled cache: they must still get gradients."""
+    model = _model(word_tokenizer).train()
+    batch, _ = _batch(word_tokenizer)
+    model(**batch).loss.backward()
+    for layer in model.decoder.encoder.layer:
+        for projection in (layer.crossattention.self.key, layer.crossattention.self.value):
+            assert projection.weight.grad is not None and projection.weight.grad.abs().sum() > 0
