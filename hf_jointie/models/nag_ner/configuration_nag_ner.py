@@ -43,10 +43,19 @@ class NagNerConfig(JointIEConfig):
             `O_max + 1` classes and the number-of-entities position embedding (NEPE) `O_max` rows.
         start_threshold (`float`, *optional*, defaults to 0.5):
             `tau_s` of Eq. 6: word j starts entities when `p(ne_j = 0) < tau_s` (Table 8 tunes it in 0.2 ... 0.9).
+            `decode` reads it from here unless given `threshold=`; named `*_threshold` so that dev-set calibration
+            sweeps it (higher `tau_s`: more entity starts).
         negative_ratio (`float`, *optional*, defaults to 1.0):
             Fraction of the words where no entity starts whose negative `<s> <O> subwords </s>` target is trained in a
             training step (Sect. 3.3 trains all of them: 1.0). Lower values, drawn at random per step, cut the decoder's
             training cost on CPU; evaluation losses always use every word.
+        start_position_embeddings (`bool`, *optional*, defaults to True):
+            Add WSPE and NEPE (Sect. 3.4) to the decoder input. False is the paper's ablation NAG-NER-3 (Table 4): the
+            decoder is then told nothing about where its entity starts (the NEPE table is not built), only its own
+            slot positions remain.
+        nested (`bool`, *optional*, defaults to True):
+            Decode nested (and discontinuous) entities. False, for flat datasets such as CoNLL04, keeps only the best
+            scored of overlapping entities (overlap of their first-to-last word spans).
         dropout (`float`, *optional*, defaults to 0.1):
             Dropout on the word representations read by the entity start classifier (Table 8 tunes 0.1 ... 0.5; the
             backbone's own dropout stays as configured in `encoder_config` / `decoder_config`).
@@ -74,6 +83,8 @@ class NagNerConfig(JointIEConfig):
     max_entities_per_start: int = 5
     start_threshold: float = 0.5
     negative_ratio: float = 1.0
+    start_position_embeddings: bool = True
+    nested: bool = True
     dropout: float = 0.1
 
     def __post_init__(self, **kwargs):

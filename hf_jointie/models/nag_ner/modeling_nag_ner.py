@@ -25,7 +25,8 @@ Choices where the paper is silent or does not fit a `transformers` encoder, and 
   after a BERT-style transform (dense, GELU, LayerNorm) and with one output bias, as a BERT MLM head does.
 * The decoder is a BERT-like model built as a decoder with cross-attention (`is_decoder=True`,
   `add_cross_attention=True`); `post_load_backbone` copies the pretrained encoder into it, standing in for the
-  pretrained NAG model (BANG) of Sect. 4.2. Its self-attention is made bidirectional by passing an all-visible 4-d mask.
+  pretrained NAG model (BANG) of Sect. 4.2. Its self-attention is made bidirectional by passing an all-visible 4-d mask
+  (a test pins that slot 0 reads the last slot: a causal mask would break it).
 * What the decoder reads (Sect. 3.3-3.4 assume a BANG decoder whose cross-attention is pretrained to read the encoder;
   a BERT encoder copied into a decoder has no such cross-attention, and without the three points below the decoder
   did not learn to localise: it wrote the same mention whatever the start word, see `model_cards/nag_ner.md`):
@@ -43,9 +44,17 @@ Choices where the paper is silent or does not fit a `transformers` encoder, and 
     outside `backbone_modules`: it must learn a new input distribution (mask tokens + WSPE + NEPE), and trains at
     `--head_learning_rate` (measured on 200 CoNLL04 sentences: `L_g` after 75 steps 2.84 this way, 3.08 with the
     copied layers at the backbone rate).
-* At inference, `argmax` at the type slot runs over `<O>` and the types, and at the mention slots over the subword
-  vocabulary and `</s>` (the model is trained to emit nothing else there); generated `<O>` items are dropped. A word in
-  `S_start` generates `argmax_{ne >= 1} p(ne_j)` entities (Eq. 6's argmax could be 0 when `tau_s > 1 / (O_max + 1)`).
+* Inference scores only what can align (`candidate_log_probs`): the type slot is a softmax over `<O>` and the types,
+  every mention slot a softmax over the distinct subwords of the item's own sentence (its word subwords, each id once)
+  and `</s>`. Training keeps the paper's softmax over the whole output vocabulary (Eq. 5). Besides cutting the output
+  layer from ~30.5k rows to ~40 per slot, a mention whose best full-vocabulary token is a near miss outside the
+  sentence now takes the best token inside it and can align. Generated `<O>` items are dropped. A word in `S_start`
+  generates `argmax_{ne >= 1} p(ne_j)` entities (Eq. 6's argmax could be 0 when `tau_s > 1 / (O_max + 1)`).
+* Each decoder layer's cross-attention keys and values are projected once per sentence and gathered for that
+  sentence's items through a pre-filled `EncoderDecoderCache` (`cross_attention_cache`), instead of re-projecting a
+  duplicated copy of the memory for every item (identical numbers, training and inference).
+* `start_position_embeddings=False` is the paper's ablation NAG-NER-3 (Table 4: no WSPE, no NEPE); `nested=False`
+  (flat data) keeps the best scored of overlapping predictions (`best_of_overlapping`, first-to-last word spans).
 * A gold mention longer than `l_max + 1` subwords is truncated in the target: the `l_max + 3` slots hold `<s>`, the
   type and up to `l_max + 1` subwords, `</s>` following when there is room (the paper's "no `</s>`" rule lets a
   mention use the last slot). More than `O_max` entities at one word: the longest are dropped from the targets. Ties
@@ -70,10 +79,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel
+from transformers import AutoModel, DynamicCache, EncoderDecoderCache
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pad_by_row
+from ...modeling_utils import (
+    JointIEPreTrainedModel,
+    assemble_predictions,
+    best_of_overlapping,
+    gather_words,
+    pad_by_row,
+)
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_nag_ner import NagNerConfig
 
@@ -141,10 +156,16 @@ class NagNerModel(JointIEPreTrainedModel):
         self.decoder = AutoModel.from_config(config.decoder_config)
         if getattr(self.decoder, "pooler", None) is not None:
             self.decoder.pooler = None  # the decoder's pooled output is never read
+        layers = getattr(getattr(self.decoder, "encoder", None), "layer", [])
+        if not layers or not all(hasattr(getattr(layer, "crossattention", None), "self") for layer in layers):
+            raise ValueError(
+                f"NAG-NER's decoder must be BERT-like with cross-attention (`encoder.layer[i].crossattention`); "
+                f"{type(self.decoder).__name__} is not."
+            )
         self.subword_vocab_size = self.decoder.get_input_embeddings().num_embeddings
         self.dropout = nn.Dropout(config.dropout)
         self.start_classifier = nn.Linear(hidden, config.max_entities_per_start + 1)
-        self.nepe = nn.Embedding(config.max_entities_per_start, hidden)
+        self.nepe = nn.Embedding(config.max_entities_per_start, hidden) if config.start_position_embeddings else None
         self.tag_embeddings = nn.Embedding(NUM_SPECIAL + config.num_entity_types, hidden)
         self.lm_transform = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=getattr(config.decoder_config, "layer_norm_eps", 1e-12))
@@ -178,47 +199,88 @@ class NagNerModel(JointIEPreTrainedModel):
 
     # ----------------------------------------------------------------------------------------------- decoder passes
     def start_embeddings(self, positions: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
-        """WSPE + NEPE of Sect. 3.4 for items starting at subword `positions` as the `ranks`-th entity: `items x hidden`."""
+        """WSPE + NEPE of Sect. 3.4 for items starting at subword `positions` as the `ranks`-th entity: `items x hidden`
+        (zeros in the NAG-NER-3 ablation, `start_position_embeddings=False`)."""
+        if self.nepe is None:
+            return self.tag_embeddings.weight.new_zeros(len(positions), self.tag_embeddings.embedding_dim)
         return self.encoder.embeddings.position_embeddings(positions) + self.nepe(ranks)
 
+    def cross_attention_cache(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> EncoderDecoderCache:
+        """Every decoder layer's cross-attention keys and values, projected once per sentence (`batch x subwords`) and
+        then gathered for the items of `rows`: the decoder reads them from the cache instead of re-projecting a
+        duplicated copy of the sentence's memory for every item."""
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        for index, layer in enumerate(self.decoder.encoder.layer):
+            attention = layer.crossattention.self
+            shape = (*encoder_states.shape[:-1], -1, attention.attention_head_size)
+            keys = attention.key(encoder_states).view(shape).transpose(1, 2)
+            values = attention.value(encoder_states).view(shape).transpose(1, 2)
+            cache.cross_attention_cache.update(keys[rows], values[rows], index)
+            cache.is_updated[index] = True
+        return cache
+
     def run_decoder(
-        self,
-        inputs_embeds: torch.Tensor,
-        encoder_states: torch.Tensor,
-        encoder_mask: torch.Tensor,
-        causal: bool = False,
-        cache=None,
+        self, inputs_embeds: torch.Tensor, encoder_states: torch.Tensor, memory_mask: torch.Tensor, rows: torch.Tensor
     ):
-        """Run the decoder on `items x slots x hidden` inputs, cross-attending each item's sentence. Non-causal (all
-        slots see each other, NAG) unless `causal` (the autoregressive comparison of the benchmark)."""
+        """Run the decoder on `items x slots x hidden` inputs, item i cross-attending sentence `rows[i]` of the
+        `batch x subwords x hidden` memory. Bidirectional: the 4-d self-attention mask makes every slot visible to
+        every other (NAG, Sect. 3.3; `create_causal_mask` passes a prepared 4-d mask through as it is)."""
         slots = inputs_embeds.size(1)
-        self_mask = None
-        if not causal:
-            self_mask = inputs_embeds.new_zeros(1, 1, slots, slots)  # additive mask: every slot visible
+        visible = inputs_embeds.new_zeros(1, 1, slots, slots)  # additive mask: nothing hidden
         return self.decoder(
             inputs_embeds=inputs_embeds,
-            attention_mask=self_mask,
-            encoder_hidden_states=encoder_states,
-            encoder_attention_mask=encoder_mask,
-            cache=cache,
-            use_cache=cache is not None,
+            attention_mask=visible,
+            # only its shape is read: the keys and values come from the cache
+            encoder_hidden_states=encoder_states[:1].expand(len(rows), -1, -1),
+            encoder_attention_mask=memory_mask[rows],
+            cache=self.cross_attention_cache(encoder_states, rows),
+            use_cache=True,
         )
 
     def token_logits(self, states: torch.Tensor) -> torch.Tensor:
-        """Scores over the subword vocabulary followed by the `tag_embeddings` rows: `... x (vocab + tags)`."""
+        """Training scores over the subword vocabulary followed by the `tag_embeddings` rows: `... x (vocab + tags)`."""
         weight = torch.cat([self.decoder.get_input_embeddings().weight, self.tag_embeddings.weight])
         return F.linear(self.lm_transform(states), weight, self.output_bias)
 
+    def candidate_log_probs(
+        self, states: torch.Tensor, input_ids: torch.Tensor, memory_mask: torch.Tensor, rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference output layer, the softmax restricted to what can align (module docstring): the type slot over `<O>`
+        and the types (`items x (1 + types)`), each mention slot over the distinct subwords of the item's sentence
+        followed by `</s>` (`items x (l_max + 1) x (subwords + 1)`, `-inf` at non-candidates). Log-probabilities."""
+        vocab, hidden = self.subword_vocab_size, self.lm_transform(states)
+        type_logits = F.linear(
+            hidden[:, 1], self.tag_embeddings.weight[NON_ENTITY:], self.output_bias[vocab + NON_ENTITY :]
+        )
+        visible = memory_mask.bool()
+        later = torch.ones(visible.size(1), visible.size(1), dtype=torch.bool, device=visible.device).tril(-1)
+        repeated = ((input_ids.unsqueeze(2) == input_ids.unsqueeze(1)) & visible.unsqueeze(1) & later).any(2)
+        candidates = (visible & ~repeated)[rows]
+        weight = self.decoder.get_input_embeddings().weight
+        mention = hidden[:, 2:]
+        subword_logits = torch.bmm(mention, F.embedding(input_ids, weight)[rows].transpose(1, 2))
+        subword_logits = (subword_logits + self.output_bias[input_ids][rows].unsqueeze(1)).masked_fill(
+            ~candidates.unsqueeze(1), float("-inf")
+        )
+        eos_logits = mention @ self.tag_embeddings.weight[EOS] + self.output_bias[vocab + EOS]
+        mention_logits = torch.cat([subword_logits, eos_logits.unsqueeze(-1)], dim=-1)
+        return torch.log_softmax(type_logits, dim=-1), torch.log_softmax(mention_logits, dim=-1)
+
     def generate_parallel(
-        self, encoder_states: torch.Tensor, encoder_mask: torch.Tensor, positions: torch.Tensor, ranks: torch.Tensor
-    ) -> torch.Tensor:
-        """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE -> log-probabilities
-        `items x slots x output_vocab`."""
+        self,
+        encoder_states: torch.Tensor,
+        memory_mask: torch.Tensor,
+        input_ids: torch.Tensor,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+        ranks: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE, read by `candidate_log_probs`."""
         slots = self.config.max_entity_length + 3
         inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(positions, ranks)
         inputs = inputs.unsqueeze(1).expand(-1, slots, -1)
-        states = self.run_decoder(inputs, encoder_states, encoder_mask).last_hidden_state
-        return torch.log_softmax(self.token_logits(states), dim=-1)
+        states = self.run_decoder(inputs, encoder_states, memory_mask, rows).last_hidden_state
+        return self.candidate_log_probs(states, input_ids, memory_mask, rows)
 
     # --------------------------------------------------------------------------------------------------- training
     def forward(
@@ -252,7 +314,7 @@ class NagNerModel(JointIEPreTrainedModel):
         output.count_loss = F.cross_entropy(count_logits[word_mask], counts[word_mask])
         inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(word_index[rows, starts], ranks)
         inputs = inputs.unsqueeze(1).expand(-1, targets.size(1), -1)
-        states = self.run_decoder(inputs, encoder_states[rows], memory_mask[rows]).last_hidden_state
+        states = self.run_decoder(inputs, encoder_states, memory_mask, rows).last_hidden_state
         scored = targets != IGNORE
         output.generation_logits = self.token_logits(states[scored])
         output.generation_targets = targets[scored]
@@ -341,10 +403,11 @@ class NagNerModel(JointIEPreTrainedModel):
         start_probs, rows, starts, ranks = self.select_starts(outputs, batch, threshold)
         if len(rows) == 0:
             return [{"entities": [], "relations": []} for _ in range(len(batch["word_mask"]))]
-        log_probs = self.generate_parallel(
-            outputs.encoder_hidden_states[rows], outputs.memory_mask[rows], batch["word_index"][rows, starts], ranks
+        type_log_probs, mention_log_probs = self.generate_parallel(
+            outputs.encoder_hidden_states, outputs.memory_mask, batch["input_ids"], rows,
+            batch["word_index"][rows, starts], ranks,
         )
-        return self.entities_from_generation(batch, start_probs, rows, starts, log_probs)
+        return self.entities_from_generation(batch, start_probs, rows, starts, type_log_probs, mention_log_probs)
 
     def select_starts(
         self, outputs: NagNerOutput, batch: dict[str, torch.Tensor], threshold: float | None = None
@@ -367,17 +430,16 @@ class NagNerModel(JointIEPreTrainedModel):
         start_probs: torch.Tensor,
         rows: torch.Tensor,
         starts: torch.Tensor,
-        log_probs: torch.Tensor,
+        type_log_probs: torch.Tensor,
+        mention_log_probs: torch.Tensor,
     ) -> list[JointIEPrediction]:
-        """Read type and mention from `items x slots x output_vocab` log-probabilities, align them to words and build
-        the predictions (shared by the NAG pass and the benchmark's autoregressive decoding)."""
-        num_rows, vocab = len(batch["word_mask"]), self.subword_vocab_size
-        tag_scores = log_probs[:, 1, vocab + NON_ENTITY :]
-        tag_log_prob, tag = tag_scores.max(-1)
-        mention_scores = log_probs[:, 2:, : vocab + EOS + 1].clone()
-        mention_scores[..., vocab : vocab + EOS] = float("-inf")
-        token_log_prob, tokens = mention_scores.max(-1)
-        is_eos = tokens == vocab + EOS
+        """Read type and mention from `candidate_log_probs`, align the mention to words and build the predictions."""
+        num_rows, num_subwords = len(batch["word_mask"]), batch["input_ids"].size(1)
+        tag_log_prob, tag = type_log_probs.max(-1)
+        token_log_prob, choice = mention_log_probs.max(-1)
+        is_eos = choice == num_subwords
+        tokens = batch["input_ids"][rows].gather(1, choice.clamp(max=num_subwords - 1))
+        tokens = tokens.masked_fill(is_eos, self.subword_vocab_size + EOS)
         length = torch.where(is_eos.any(1), is_eos.float().argmax(1), tokens.size(1))
         slot = torch.arange(tokens.size(1), device=tokens.device)
         counted = slot <= length.unsqueeze(1)  # the mention tokens and the closing `</s>`
@@ -445,6 +507,11 @@ class NagNerModel(JointIEPreTrainedModel):
         best = order[first]
         best = best[torch.argsort(rows[best] * words.size(1) + words[best].float().argmax(1), stable=True)]
         rows, types, scores, words = rows[best], types[best], scores[best], words[best]
+        if not self.config.nested:  # flat data: the best of overlapping entities (their first to last word)
+            first_word = words.float().argmax(1)
+            end_word = words.size(1) - words.flip(1).float().argmax(1)
+            flat = best_of_overlapping(rows, first_word, end_word, scores)
+            rows, types, scores, words = rows[flat], types[flat], scores[flat], words[flat]
         edge = torch.zeros_like(words[:, :1])
         previous = torch.cat([edge, words[:, :-1]], dim=1)
         following = torch.cat([words[:, 1:], edge], dim=1)
