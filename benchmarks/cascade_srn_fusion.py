@@ -62,9 +62,10 @@ def gold_cascade(model: CascadeSrnModel, batch: dict, one_by_one: bool) -> int:
     the span decoding of each module. Returns the number of sequences the encoder saw."""
     inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
     word_mask = batch["word_mask"].bool()
-    threshold = model.config.threshold
-    states = model._srn_states(model.word_states(batch["input_ids"], batch["attention_mask"], batch["word_index"]))
-    decode_spans(model.entity_head(states[:, :, ENTITY_PARTS].flatten(-2)), word_mask, threshold, None)
+    threshold = model.config.entity_threshold
+    words = model.word_states(batch["input_ids"], batch["attention_mask"], batch["word_index"])
+    states = model._srn_states(words, word_mask)
+    decode_spans(model.entity_head(model._module_input(states, ENTITY_PARTS)), word_mask, threshold, None)
     entities = batch["entity_labels"]
     decode_spans(model.subject_logits(inputs, states, entities), word_mask, threshold, None)
     rows, starts, ends = batch["subjects"]
