@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, pipeline
 
 from hf_jointie import CascadeSrnConfig, CascadeSrnModel
 from hf_jointie.models.cascade_srn import SelectionRecurrentNetwork
-from hf_jointie.models.cascade_srn.modeling_cascade_srn import MEMORIES, reverse_words, selection_gates
+from hf_jointie.models.cascade_srn.srn import MEMORIES, reverse_words, selection_gates
 from hf_jointie.training import JointIEDataCollator
 
 #: The toy rows plus two sentences for the pipeline test. `toy-1` and `toy-2` hold candidate subjects with different

@@ -10,19 +10,27 @@ Recurrent Network" (`../shared/papers/cascade_srn.txt`).
 * Sect. 3.3, [`SelectionRecurrentNetwork`]: Eq. 1-2 (forget/output gates, candidate state, filtered history), Eq. 3
   (three master gates, computed twice: once for the candidate `c^` and once for the filtered history `c~`), Eq. 4-5
   (four shared and three independent gates by inclusion-exclusion), Eq. 6-7 (seven memories), Eq. 8-9 (next cell and
-  hidden state), Eq. 10 (the seven token representations). Unidirectional, as the paper's default (Table 2).
+  hidden state), Eq. 10 (the seven token representations). Unidirectional, as the paper's default; Table 2's encoder
+  ablations are `sequence_encoder="bisrn"` (a forward and a backward SRN, each of the seven representations the
+  concatenation of both directions, as "two SRN encoders, one in the forward direction and the other one in the
+  backward direction") and `"bilstm"` (a BiLSTM of the same width per direction, whose output every module reads in
+  place of its Eq. 11 parts: a BiLSTM has no task-specific memories).
 * Eq. 11: `h^_e = [h_e, h_es, h_eo, h_eso]`, `h^_s = [(e_e), h_s, h_es, h_so, h_eso]`,
   `h^_o = [(e_e), h_o, h_eo, h_so, h_eso, (e_s)]`; the bracketed embeddings only in late fusion.
 * Sect. 3.4.1, early fusion: typed entity markers `[e_k:S] ... [e_k:E]` are inserted for the subject module and entity
   plus subject markers `[S:S] ... [S:E]` for the object module, and the marked text is re-encoded (encoder + SRN) once
-  per module and, for SOE, once per subject; each pass keeps only its module's representation.
+  per module and, for SOE, once per subject; each pass keeps only its module's representation. Table 2's "Subject"
+  text-marker ablation is `entity_markers=False`: the subject module reads the original sentence (the entity
+  module's encoding, no second pass) and the object module's text carries only the subject markers.
 * Sect. 3.4.2, late fusion: one encoding; the entity-type table `T^e` ((|E|+1) x d^t) and subject table `T^s` (2 x d^t)
   are looked up per token and concatenated to the SRN outputs; the object module also receives the subject's
   representation at every token (see the choices below).
 * Appendix A, [`SpanExtractionHead`]: per-label start and end classifiers (Eq. 12) and the start-end match classifier
   on `[h_i, h_j]` (Eq. 13). Appendix B: binary cross-entropy losses (Eq. 14), weighted sum (Eq. 15); SE and SOE are
   trained on gold entities, every gold entity being a candidate subject for SOE; inference runs EE -> SE -> SOE on
-  predictions, all subjects of a sentence batched together.
+  predictions, the object module "for these predicted subjects one by one" (`subject_batching="one_by_one"`, the
+  early-fusion default: one encoder pass per subject, what the paper's Table 4 times) or all subjects of a batch in
+  one pass (`"batched"`, the late-fusion default; the same predictions up to float rounding).
 
 Choices where the paper is vague, and why:
 
@@ -56,9 +64,13 @@ Choices where the paper is vague, and why:
   be a span), optionally limited by `max_span_width`. Losses are summed over tokens, labels (and subjects) and
   averaged over sentences.
 * Decoding (MRC-style, Li et al. 2020): span `[i, j]` of label `k` when start(i, k), end(j, k) and match(i, j, k) all
-  pass the threshold; its score is the smallest of the three probabilities. A relation's score is the smaller of its
+  pass the module's threshold (`entity_threshold`, `subject_threshold`, `relation_threshold`: the paper gives none,
+  and four cascaded 0.5 cuts lose recall at every stage, so they are meant to be calibrated on dev); its score is the
+  smallest of the three probabilities. `nested=False` keeps, of overlapping entities (and of overlapping subjects),
+  those no overlapping one beats, for flat datasets. A relation's score is the smaller of its
   subject's and object's scores. Subject and object spans are mapped to the predicted entity with the same span (the
-  best-scoring one if several types share it); spans that are no predicted entity and self-relations are dropped.
+  best-scoring one if several types share it); subjects that are no predicted entity are dropped before the object
+  module runs (they could give no relation), objects that are none and self-relations after it.
 * Late fusion entity tags: a token inside several (nested) entities gets the sum of their type embeddings; a token in
   none gets row 0 ("no entity").
 * Early fusion at inference keeps, per sentence, only as many of the best-scoring predicted entities as fit with their
@@ -80,7 +92,7 @@ Choices where the paper is vague, and why:
   cannot select different words for different subjects, while `w . (p_i * v_s)` is a bilinear score of word and
   subject. The encoder and SRN still run once per sentence and all subjects of a batch go through the object module
   together, so late fusion keeps its speed advantage.
-* Eq. 8 concatenates the memories as `[s_e; s_o; s_s; ...]`; storing them in [`MEMORIES`] order permutes the columns
+* Eq. 8 concatenates the memories as `[s_e; s_o; s_s; ...]`; storing them in [`srn.MEMORIES`] order permutes the columns
   of the same linear map.
 """
 
@@ -103,95 +115,10 @@ from ...modeling_utils import (
 )
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_cascade_srn import CascadeSrnConfig
+from .srn import SelectionRecurrentNetwork, reverse_words
 
-#: Order of the seven SRN memories / representations (Eq. 6-7, 10).
-MEMORIES = ("e", "s", "o", "es", "eo", "so", "eso")
 #: The SRN representations each module reads (Eq. 11).
 ENTITY_PARTS, SUBJECT_PARTS, OBJECT_PARTS = [0, 3, 4, 6], [1, 3, 5, 6], [2, 4, 5, 6]
-
-
-#: Eq. 4-5 as a matrix: row g holds the coefficients of the gate `g` ([`MEMORIES`] order) on the seven monomials
-#: `(rho_e, rho_s, rho_o, rho_e rho_s, rho_e rho_o, rho_s rho_o, rho_e rho_s rho_o)` of the three master gates.
-INCLUSION_EXCLUSION = torch.tensor([
-    [1, 0, 0, -1, -1, 0, 1],
-    [0, 1, 0, -1, 0, -1, 1],
-    [0, 0, 1, 0, -1, -1, 1],
-    [0, 0, 0, 1, 0, 0, 0],
-    [0, 0, 0, 0, 1, 0, 0],
-    [0, 0, 0, 0, 0, 1, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-], dtype=torch.float)
-
-
-def master_monomials(rho_e: torch.Tensor, rho_s: torch.Tensor, rho_o: torch.Tensor) -> torch.Tensor:
-    """The seven products of the master gates (Eq. 4) stacked along a new dimension -2."""
-    rho_es = rho_e * rho_s
-    return torch.stack([rho_e, rho_s, rho_o, rho_es, rho_e * rho_o, rho_s * rho_o, rho_es * rho_o], dim=-2)
-
-
-def selection_gates(rho_e: torch.Tensor, rho_s: torch.Tensor, rho_o: torch.Tensor) -> torch.Tensor:
-    """Eq. 4-5: the three independent and four shared gates from three master gates, stacked in [`MEMORIES`] order
-    along a new dimension -2."""
-    monomials = master_monomials(rho_e, rho_s, rho_o)
-    return torch.einsum("gm,...mh->...gh", INCLUSION_EXCLUSION.to(monomials), monomials)
-
-
-class SelectionRecurrentNetwork(nn.Module):
-    """The SRN of Sect. 3.3 (Eq. 1-10), unidirectional (the paper's default).
-
-    Like `torch.nn.LSTM`, the input projections of all time steps are computed at once and only the recurrent part
-    runs in a loop over time steps. Eq. 5-7 are linear in the monomials of the master gates (Eq. 4): every memory is
-    `s_g = sum_m M[g, m] u_m` with `M` = [`INCLUSION_EXCLUSION`] and `u_m = mono_m(c~ gates) * c~ +
-    mono_m(c^ gates) * c^`. The loop therefore keeps only the `u_m` (two multiply-adds on `7 x H`), Eq. 8 reads them
-    through the cell weight multiplied by `M` once per call (the same linear map), and `M` and the `tanh` of Eq. 10
-    are applied to all time steps at once after the loop. A step is thus two matrix products (the recurrent gate
-    pre-activations and Eq. 8, `16 H^2` multiply-adds per word, which no reformulation removes: both sit on the
-    recurrent path behind a nonlinearity) and about a dozen element-wise ops on `batch x H` or `batch x 7H` tensors.
-    Measured (batch 32, 37 words, H = 384, one CPU thread): the matrix products are ~75% of the loop's time;
-    `torch.jit.script` of the loop gave no further gain, so the loop stays eager.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
-        # rows: f, o, c^ (Eq. 1), master gates of c^ (Eq. 3, W_2), master gates of c~ (Eq. 3 again, W_3)
-        self.input_gates = nn.Linear(input_size, 9 * hidden_size)
-        self.hidden_gates = nn.Linear(hidden_size, 9 * hidden_size, bias=False)
-        self.cell = nn.Linear(7 * hidden_size, hidden_size)  # Eq. 8
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """`batch x steps x input` -> the seven representations of every step, `batch x steps x 7 x H` (Eq. 10).
-        Padding sits after the words, so a forward pass never lets it reach a real word."""
-        size, batch = self.hidden_size, inputs.size(0)
-        mixing = INCLUSION_EXCLUSION.to(inputs)
-        projected = self.input_gates(inputs).transpose(0, 1).contiguous()  # steps x batch x 9H
-        recurrent = self.hidden_gates.weight.t()
-        # Eq. 8's weight on the monomial memories u: W_cell (M (x) I), i.e. column block m is sum_g M[g, m] W_g
-        cell_weight = torch.einsum("igj,gm->imj", self.cell.weight.view(size, 7, size), mixing).flatten(1).t()
-        hidden = inputs.new_zeros(batch, size)
-        cell = torch.zeros_like(hidden)
-        mixed = []
-        for pre in projected:
-            gates = torch.addmm(pre, hidden, recurrent)
-            squashed = torch.sigmoid(gates)  # f, o (Eq. 1) and both sets of master gates (Eq. 3)
-            candidate = torch.tanh(gates[:, 2 * size: 3 * size])  # c^ (Eq. 1)
-            history = squashed[:, :size] * cell  # c~ (Eq. 2)
-            masters = squashed[:, 3 * size:].view(batch, 2, 3, size)  # [c^ | c~] x [e, s, o]
-            monomials = master_monomials(*masters.unbind(2))  # batch x 2 x 7 x H
-            memories = torch.addcmul(monomials[:, 0] * candidate.unsqueeze(1), monomials[:, 1], history.unsqueeze(1))
-            cell = torch.tanh(torch.addmm(self.cell.bias, memories.flatten(1), cell_weight))  # Eq. 8, squashed
-            hidden = squashed[:, size: 2 * size] * torch.tanh(cell)  # Eq. 9
-            mixed.append(memories)
-        return torch.tanh(torch.einsum("gm,tbmh->btgh", mixing, torch.stack(mixed)))  # Eq. 6-7, then Eq. 10
-
-
-def reverse_words(inputs: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
-    """Reverse each row's words in place of the words (`batch x steps x ...`), leaving the padding after them; the
-    map is its own inverse. The backward direction of the bidirectional ablations (Table 2) runs on this."""
-    steps = torch.arange(inputs.size(1), device=inputs.device)
-    lengths = word_mask.sum(dim=1, keepdim=True)
-    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
-    return inputs.gather(1, index.view(*index.shape, *([1] * (inputs.dim() - 2))).expand_as(inputs))
 
 
 class SpanExtractionHead(nn.Module):
@@ -274,7 +201,7 @@ class CascadeSrnOutput(JointIEOutput):
     entity_start_logits, entity_end_logits (`batch x words x entity_types`): Eq. 12 of the entity module.
     entity_match_logits (`batch x words x words x entity_types`): Eq. 13 of the entity module.
     srn_states (`batch x words x 7 x srn_hidden`): the seven SRN representations of the unmarked sentence (Eq. 10,
-        [`MEMORIES`] order), which `decode` reuses for the subject and object modules in late fusion.
+        [`srn.MEMORIES`] order), which `decode` reuses for the subject and object modules in late fusion.
     """
 
     entity_loss: torch.FloatTensor | None = None
