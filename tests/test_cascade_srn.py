@@ -367,18 +367,24 @@ def test_config_thresholds_and_their_legacy_name(tiny_bert_config):
     assert _config(tiny_bert_config, fusion="late").subject_batching == "batched"
 
 
-@pytest.mark.parametrize("field", ["entity_threshold", "subject_threshold", "relation_threshold"])
-def test_decode_reads_each_threshold_from_the_config(tokenizer, tiny_bert_config, field):
-    """With every threshold at 0 a random model predicts every span and some relations; raising one config field to
-    1 removes exactly its stage and what depends on it."""
-    model = _model(tiny_bert_config, fusion="late", entity_threshold=0.0, subject_threshold=0.0,
-                   relation_threshold=0.0).eval()
+def _decode_before_and_after(tokenizer, encoder_config, field: str, value, **kwargs):
+    """Predictions on `TOY_ROWS` of a random model with every threshold at 0 (late fusion unless `kwargs` say
+    otherwise), before and after setting `config.<field>` to `value`."""
+    settings = {"fusion": "late", "entity_threshold": 0.0, "subject_threshold": 0.0, "relation_threshold": 0.0}
+    model = _model(encoder_config, **{**settings, **kwargs}).eval()
     batch, _ = _batch(tokenizer)
     with torch.inference_mode():
         output = model(**_inputs(batch))
         before = model.decode(output, batch)
-        setattr(model.config, field, 1.0)
-        after = model.decode(output, batch)
+        setattr(model.config, field, value)
+        return before, model.decode(output, batch)
+
+
+@pytest.mark.parametrize("field", ["entity_threshold", "subject_threshold", "relation_threshold"])
+def test_decode_reads_each_threshold_from_the_config(tokenizer, tiny_bert_config, field):
+    """With every threshold at 0 a random model predicts every span and some relations; raising one config field to
+    1 removes exactly its stage and what depends on it."""
+    before, after = _decode_before_and_after(tokenizer, tiny_bert_config, field, 1.0)
     assert any(p["relations"] for p in before)
     assert not any(p["relations"] for p in after)
     assert [len(p["entities"]) for p in after] == (
@@ -386,14 +392,7 @@ def test_decode_reads_each_threshold_from_the_config(tokenizer, tiny_bert_config
 
 
 def test_flat_decoding_keeps_the_best_of_overlapping_entities(tokenizer, tiny_bert_config):
-    model = _model(tiny_bert_config, fusion="late", entity_threshold=0.0, subject_threshold=0.0,
-                   relation_threshold=0.0).eval()
-    batch, _ = _batch(tokenizer)
-    with torch.inference_mode():
-        output = model(**_inputs(batch))
-        nested = model.decode(output, batch)
-        model.config.nested = False
-        flat = model.decode(output, batch)
+    nested, flat = _decode_before_and_after(tokenizer, tiny_bert_config, "nested", False)
     for every, kept in zip(nested, flat):
         spans = [(e["start"], e["end"]) for e in kept["entities"]]
         assert all(a[1] <= b[0] or b[1] <= a[0] for i, a in enumerate(spans) for b in spans[i + 1:])
@@ -428,16 +427,8 @@ def test_object_module_runs_only_for_subjects_that_are_predicted_entities(tokeni
 
 @pytest.mark.parametrize("fusion", ["early", "late"])
 def test_subjects_one_by_one_and_batched_decode_the_same(tokenizer, tiny_bert_config, fusion):
-    model = _model(tiny_bert_config, fusion=fusion, entity_threshold=0.0, subject_threshold=0.0,
-                   relation_threshold=0.0, max_span_width=2).eval()
-    batch, _ = _batch(tokenizer)
-    predictions = {}
-    with torch.inference_mode():
-        output = model(**_inputs(batch))
-        for batching in ("one_by_one", "batched"):
-            model.config.subject_batching = batching
-            predictions[batching] = model.decode(output, batch)
-    one, batched = predictions["one_by_one"], predictions["batched"]
+    one, batched = _decode_before_and_after(tokenizer, tiny_bert_config, "subject_batching", "batched",
+                                            fusion=fusion, subject_batching="one_by_one", max_span_width=2)
     assert any(p["relations"] for p in one)
     assert [strip_scores(p) for p in one] == [strip_scores(p) for p in batched]
     for a, b in zip(one, batched):
