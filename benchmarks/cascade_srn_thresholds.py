@@ -4,9 +4,8 @@
     python benchmarks/cascade_srn_thresholds.py out/cascade_srn-late-scierc --dataset_dir ../shared/data/scierc
 
 The cascade has three thresholds, read by `decode` from the config fields `entity_threshold`, `subject_threshold` and
-`relation_threshold` (and `nested`). They are swept one after the other on the dev split (coordinate ascent, in the
-order of the cascade): `nested` and `entity_threshold` for NER F1 (subjects off, so nothing else runs), then
-`subject_threshold` and `relation_threshold` for RE+ F1 (strict). The forward pass of every batch is computed once;
+`relation_threshold` (and `nested`). They are swept on the dev split in the order of the cascade: `nested` and `entity_threshold` for NER F1 (subjects off, so nothing else runs), then
+`subject_threshold` and `relation_threshold` together (a grid) for RE+ F1 (strict). The forward pass of every batch is computed once;
 each grid point only re-runs `decode`. Prints one JSON line per grid point (the curve) and a last line with the chosen
 values and the test scores with the checkpoint's own thresholds and with the calibrated ones. `--save` writes the
 calibrated values into the checkpoint's config.json.
@@ -26,6 +25,8 @@ from hf_jointie.metrics import compute_joint_ie_metrics
 from hf_jointie.training import LABEL_KEYS, JointIEDataCollator
 
 GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
+#: The subject x relation grid (each point re-runs the subject and object modules).
+PAIR_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def forward_all(model, collator, rows, batch_size: int) -> list[tuple[dict, object, list]]:
@@ -78,15 +79,16 @@ def main() -> None:
             print(json.dumps({"split": "dev", "nested": nested, "entity_threshold": value,
                               "ner_f1": round(result["ner_f1"], 2)}))
     _, best["nested"], best["entity_threshold"] = max(found)
-    for name in ("subject_threshold", "relation_threshold"):
-        found = []
-        for value in GRID:
-            result = scores(model, dev, **{**best, name: value})
-            found.append((result["re_strict_f1"], value))
-            print(json.dumps({"split": "dev", **best, name: value, "re_strict_f1": round(result["re_strict_f1"], 2),
+    found = []
+    for subject in PAIR_GRID:
+        for relation in PAIR_GRID:
+            point = {**best, "subject_threshold": subject, "relation_threshold": relation}
+            result = scores(model, dev, **point)
+            found.append((result["re_strict_f1"], subject, relation))
+            print(json.dumps({"split": "dev", **point, "re_strict_f1": round(result["re_strict_f1"], 2),
                               "re_strict_precision": round(result["re_strict_precision"], 2),
                               "re_strict_recall": round(result["re_strict_recall"], 2)}))
-        best[name] = max(found)[1]
+    _, best["subject_threshold"], best["relation_threshold"] = max(found)
 
     test = forward_all(model, collator, list(data["test"]), args.batch_size)
     keys = ("ner_f1", "re_f1", "re_strict_f1", "ner_precision", "ner_recall", "re_strict_precision",
