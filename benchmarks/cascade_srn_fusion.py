@@ -13,9 +13,11 @@ batch is run by both variants back to back, alternating which goes first). Two m
 * `--prior model`: the full inference path the pipeline uses, `model(**batch)` + `model.decode(...)`, best with trained
   checkpoints (`--late_model`, `--early_model`).
 
-`--subjects one_by_one` runs the object module once per subject (the paper's Appendix B wording, "one by one") instead
-of batching all subjects of all sentences together. Prints one JSON line: throughputs (sentences/s), the ratio
-late/early and how many sequences each variant encoded.
+Three variants share each batch's time slot (their order rotating from batch to batch): late fusion (all subjects of
+a batch in one object-module pass), early fusion with the object module run once per subject, as Appendix B does
+("one by one", what the paper's Table 4 times) and early fusion with all subjects batched (`subject_batching`).
+Prints one JSON line: throughputs (sentences/s), late/early for both early variants, the share of each variant's time
+spent in the SRN (all its calls: one per encoded sequence) and how many sequences each variant encoded.
 """
 
 from __future__ import annotations
@@ -62,11 +64,12 @@ def gold_cascade(model: CascadeSrnModel, batch: dict, one_by_one: bool) -> int:
     the span decoding of each module. Returns the number of sequences the encoder saw."""
     inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
     word_mask = batch["word_mask"].bool()
-    threshold = model.config.threshold
-    states = model._srn_states(model.word_states(batch["input_ids"], batch["attention_mask"], batch["word_index"]))
-    decode_spans(model.entity_head(states[:, :, ENTITY_PARTS].flatten(-2)), word_mask, threshold, None)
+    threshold = model.config.entity_threshold
+    words = model.word_states(batch["input_ids"], batch["attention_mask"], batch["word_index"])
+    states = model._srn_states(words, word_mask)
+    decode_spans(model.entity_head(model._module_input(states, ENTITY_PARTS)), word_mask, threshold, None)
     entities = batch["entity_labels"]
-    decode_spans(model.subject_logits(inputs, states, entities), word_mask, threshold, None)
+    decode_spans(model.subject_logits(inputs, states, entities), word_mask, model.config.subject_threshold, None)
     rows, starts, ends = batch["subjects"]
     groups = [slice(i, i + 1) for i in range(len(rows))] if one_by_one else [slice(0, len(rows))]
     for part in groups:
@@ -101,7 +104,6 @@ def main() -> None:
     parser.add_argument("--late_model", default=None, help="a trained late-fusion checkpoint (default: random)")
     parser.add_argument("--early_model", default=None, help="a trained early-fusion checkpoint (default: random)")
     parser.add_argument("--prior", choices=("gold", "model"), default="gold")
-    parser.add_argument("--subjects", choices=("batched", "one_by_one"), default="batched")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="only the first 64 sentences")
     parser.add_argument("--threads", type=int, default=1)
@@ -122,29 +124,45 @@ def main() -> None:
         batch.pop("references")
         batch["subjects"] = gold_subjects(batch)
 
-    seconds = {"late": 0.0, "early": 0.0}
-    encoded = {"late": 0, "early": 0}
+    variants = (("late", "batched"), ("early", "one_by_one"), ("early", "batched"))
+    seconds = dict.fromkeys(variants, 0.0)
+    encoded = dict.fromkeys(variants, 0)
+    srn_seconds = dict.fromkeys(variants, 0.0)
+    clock = {}
+    for model in models.values():
+        model.srn.register_forward_pre_hook(lambda *_: clock.__setitem__("srn", time.perf_counter()))
+        model.srn.register_forward_hook(
+            lambda *_: clock.__setitem__("srn_total", clock["srn_total"] + time.perf_counter() - clock["srn"])
+        )
     with torch.inference_mode():
         for index, batch in enumerate(batches):
-            for fusion in ("late", "early") if index % 2 == 0 else ("early", "late"):
+            shift = index % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                fusion, batching = variant
                 model = models[fusion]
+                model.config.subject_batching = batching
+                clock["srn_total"] = 0.0
                 start = time.perf_counter()
                 if args.prior == "gold":
-                    encoded[fusion] += gold_cascade(model, batch, args.subjects == "one_by_one")
+                    encoded[variant] += gold_cascade(model, batch, batching == "one_by_one")
                 else:
                     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "word_index", "word_mask")}
                     model.decode(model(**inputs), inputs)
-                seconds[fusion] += time.perf_counter() - start
+                seconds[variant] += time.perf_counter() - start
+                srn_seconds[variant] += clock["srn_total"]
+    names = {variant: f"{variant[0]}_{variant[1]}" for variant in variants}
+    late = ("late", "batched")
     result = {
         "split": args.split, "sentences": len(rows), "batch_size": args.batch_size, "prior": args.prior,
-        "subjects": args.subjects, "weights": "trained" if args.late_model or args.early_model else "random",
+        "weights": "trained" if args.late_model or args.early_model else "random",
         "gold_subjects_per_sentence": round(sum(len(b["subjects"][0]) for b in batches) / len(rows), 3),
-        "late_sentences_per_s": round(len(rows) / seconds["late"], 2),
-        "early_sentences_per_s": round(len(rows) / seconds["early"], 2),
-        "late_over_early": round(seconds["early"] / seconds["late"], 2),
+        "sentences_per_s": {names[v]: round(len(rows) / seconds[v], 2) for v in variants},
+        "late_over_early_one_by_one": round(seconds[("early", "one_by_one")] / seconds[late], 2),
+        "late_over_early_batched": round(seconds[("early", "batched")] / seconds[late], 2),
+        "srn_share_of_time": {names[v]: round(srn_seconds[v] / seconds[v], 3) for v in variants},
     }
     if args.prior == "gold":
-        result["sequences_encoded"] = encoded
+        result["sequences_encoded"] = {names[v]: encoded[v] for v in variants}
     print(json.dumps(result))
 
 

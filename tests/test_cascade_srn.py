@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, pipeline
 
 from hf_jointie import CascadeSrnConfig, CascadeSrnModel
 from hf_jointie.models.cascade_srn import SelectionRecurrentNetwork
-from hf_jointie.models.cascade_srn.modeling_cascade_srn import selection_gates
+from hf_jointie.models.cascade_srn.srn import MEMORIES, reverse_words, selection_gates
 from hf_jointie.training import JointIEDataCollator
 
 #: The toy rows plus two sentences for the pipeline test. `toy-1` and `toy-2` hold candidate subjects with different
@@ -93,6 +93,104 @@ def test_srn_matches_equations_1_to_10_by_hand():
         h = o * torch.tanh(c)  # Eq. 9
         expected.append(torch.stack([torch.tanh(m) for m in memories], dim=1))  # Eq. 10
     assert torch.allclose(srn(x), torch.stack(expected, dim=1), atol=1e-6)
+
+
+def _bce(logits, target):
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+
+
+def _span_loss_by_hand(logits, spans, n, weights) -> torch.Tensor:
+    """Eq. 14-15 for one item of `(start, end, match)` logits whose gold spans are `(start, end, label)`, over its `n`
+    words and the pairs `i <= j`."""
+    start, end, match = (logit.clone() for logit in logits)
+    start, end, match = start[:n], end[:n], match[:n, :n]
+    targets = torch.zeros_like(start), torch.zeros_like(end), torch.zeros_like(match)
+    for first, stop, label in spans:
+        targets[0][first, label] = targets[1][stop - 1, label] = targets[2][first, stop - 1, label] = 1.0
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool))
+    return (weights[0] * _bce(start, targets[0]) + weights[1] * _bce(end, targets[1])
+            + weights[2] * _bce(match[upper], targets[2][upper]))
+
+
+#: Different weights for every term, so that a swapped or shared weight changes the losses.
+LOSS_WEIGHTS = [1.0, 0.5, 0.25, 0.9, 0.6, 0.3, 0.8, 0.4, 0.2]
+
+
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_subject_loss_by_hand(tokenizer, tiny_bert_config, fusion):
+    """L_s (Eq. 14-15, Appendix B): the subject module reads the gold entities as its prior and its targets are the
+    head spans of the gold relations (each once), summed over words and pairs, averaged over sentences."""
+    model = _model(tiny_bert_config, loss_weights=LOSS_WEIGHTS, fusion=fusion).eval()
+    batch, _ = _batch(tokenizer)
+    with torch.inference_mode():
+        output = model(**batch)
+        logits = model.subject_logits(_inputs(batch), output.srn_states, batch["entity_labels"])
+    total = 0.0
+    for row, sentence in enumerate(TOY_ROWS):
+        entities = sentence["entities"]
+        heads = {(entities[r["head"]]["start"], entities[r["head"]]["end"], 0) for r in sentence["relations"]}
+        total += _span_loss_by_hand([logit[row] for logit in logits], heads, len(sentence["tokens"]),
+                                    LOSS_WEIGHTS[3:6])
+    assert torch.allclose(output.subject_loss, total / len(TOY_ROWS), atol=1e-4)
+
+
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_object_loss_by_hand(tokenizer, tiny_bert_config, fusion):
+    """L_o (Eq. 14-15, Appendix B): every gold entity is a candidate subject; a candidate's targets are the tails of
+    the relations whose head has its span, typed by the relation; summed over candidates, averaged over sentences."""
+    model = _model(tiny_bert_config, loss_weights=LOSS_WEIGHTS, fusion=fusion).eval()
+    batch, _ = _batch(tokenizer)
+    candidates = [(row, e["start"], e["end"]) for row, sentence in enumerate(TOY_ROWS) for e in sentence["entities"]]
+    rows, starts, ends = (torch.tensor(column) for column in zip(*candidates))
+    with torch.inference_mode():
+        output = model(**batch)
+        logits = model.object_logits(_inputs(batch), output.srn_states, batch["entity_labels"], rows, starts, ends)
+    total = 0.0
+    for index, (row, start, end) in enumerate(candidates):
+        entities = TOY_ROWS[row]["entities"]
+        tails = {(entities[r["tail"]]["start"], entities[r["tail"]]["end"], RELATION_TYPES.index(r["type"]))
+                 for r in TOY_ROWS[row]["relations"]
+                 if (entities[r["head"]]["start"], entities[r["head"]]["end"]) == (start, end)}
+        total += _span_loss_by_hand([logit[index] for logit in logits], tails, len(TOY_ROWS[row]["tokens"]),
+                                    LOSS_WEIGHTS[6:9])
+    assert torch.allclose(output.object_loss, total / len(TOY_ROWS), atol=1e-4)
+
+
+#: Eq. 11: the SRN representations each module reads.
+EQUATION_11 = {"entity": {"e", "es", "eo", "eso"}, "subject": {"s", "es", "so", "eso"},
+               "object": {"o", "eo", "so", "eso"}}
+
+
+@pytest.mark.parametrize("module", sorted(EQUATION_11))
+def test_modules_read_the_equation_11_parts(tokenizer, tiny_bert_config, module):
+    """Shifting one of the seven SRN representations changes a module's logits exactly when Eq. 11 gives that module
+    the representation (entity module through `forward`, the others given the SRN states, late fusion)."""
+    model = _model(tiny_bert_config, fusion="late").eval()
+    batch, _ = _batch(tokenizer)
+    inputs = _inputs(batch)
+    rows, starts, ends = torch.tensor([1, 2]), torch.tensor([0, 3]), torch.tensor([1, 4])
+    with torch.inference_mode():
+        states = model(**inputs).srn_states
+
+        def logits(memory: int | None):
+            shifted = states.clone()
+            if memory is not None:
+                shifted[:, :, memory] += 1.0
+            if module == "entity":
+                handle = model.srn.register_forward_hook(lambda *_: shifted)
+                try:
+                    output = model(**inputs)
+                finally:
+                    handle.remove()
+                return output.entity_start_logits, output.entity_end_logits, output.entity_match_logits
+            if module == "subject":
+                return model.subject_logits(inputs, shifted, batch["entity_labels"])
+            return model.object_logits(inputs, shifted, batch["entity_labels"], rows, starts, ends)
+
+        reference = logits(None)
+        for memory, name in enumerate(MEMORIES):
+            changed = [not torch.allclose(a, b, atol=1e-6) for a, b in zip(logits(memory), reference)]
+            assert changed == [name in EQUATION_11[module]] * 3, (module, name)
 
 
 def test_entity_loss_is_equation_14_with_equation_15_weights(tokenizer, tiny_bert_config):
@@ -247,9 +345,141 @@ def test_pipeline_through_the_shared_path(tmp_path, tokenizer, late_model):
 
 def test_config_rejects_bad_values(tiny_bert_config):
     for field, value in (("fusion", "middle"), ("loss_weights", [1.0] * 8), ("loss_weights", [2.0] * 9),
-                         ("threshold", 1.5), ("train_subjects", "all"), ("trailing_special_tokens", -1),
-                         ("prior_probability", 0.0), ("prior_probability", 1.0)):
+                         ("entity_threshold", 1.5), ("subject_threshold", -0.1), ("relation_threshold", 2.0),
+                         ("train_subjects", "all"), ("trailing_special_tokens", -1), ("prior_probability", 0.0),
+                         ("prior_probability", 1.0), ("sequence_encoder", "gru"), ("subject_batching", "all")):
         with pytest.raises(ValueError, match=field):
             _config(tiny_bert_config, **{field: value})
+    with pytest.raises(ValueError, match="entity_markers"):
+        _config(tiny_bert_config, fusion="late", entity_markers=False)
     with pytest.raises(ValueError, match="relation_types"):
         CascadeSrnModel(CascadeSrnConfig(encoder_config=tiny_bert_config, entity_types=["A"], relation_types=[]))
+
+
+def test_config_thresholds_and_their_legacy_name(tiny_bert_config):
+    """Decoding reads exactly the config fields named `*_threshold` (what dev-set calibration sweeps); a config saved
+    with the older single `threshold` sets the entity and subject thresholds."""
+    config = _config(tiny_bert_config, threshold=0.3)
+    assert sorted(name for name in config.to_dict() if name.endswith("_threshold")) == [
+        "entity_threshold", "relation_threshold", "subject_threshold"]
+    assert (config.entity_threshold, config.subject_threshold, config.relation_threshold) == (0.3, 0.3, 0.5)
+    assert _config(tiny_bert_config).subject_batching == "one_by_one"
+    assert _config(tiny_bert_config, fusion="late").subject_batching == "batched"
+
+
+def _decode_before_and_after(tokenizer, encoder_config, field: str, value, **kwargs):
+    """Predictions on `TOY_ROWS` of a random model with every threshold at 0 (late fusion unless `kwargs` say
+    otherwise), before and after setting `config.<field>` to `value`."""
+    settings = {"fusion": "late", "entity_threshold": 0.0, "subject_threshold": 0.0, "relation_threshold": 0.0}
+    model = _model(encoder_config, **{**settings, **kwargs}).eval()
+    batch, _ = _batch(tokenizer)
+    with torch.inference_mode():
+        output = model(**_inputs(batch))
+        before = model.decode(output, batch)
+        setattr(model.config, field, value)
+        return before, model.decode(output, batch)
+
+
+@pytest.mark.parametrize("field", ["entity_threshold", "subject_threshold", "relation_threshold"])
+def test_decode_reads_each_threshold_from_the_config(tokenizer, tiny_bert_config, field):
+    """With every threshold at 0 a random model predicts every span and some relations; raising one config field to
+    1 removes exactly its stage and what depends on it."""
+    before, after = _decode_before_and_after(tokenizer, tiny_bert_config, field, 1.0)
+    assert any(p["relations"] for p in before)
+    assert not any(p["relations"] for p in after)
+    assert [len(p["entities"]) for p in after] == (
+        [0] * len(TOY_ROWS) if field == "entity_threshold" else [len(p["entities"]) for p in before])
+
+
+def test_flat_decoding_keeps_the_best_of_overlapping_entities(tokenizer, tiny_bert_config):
+    nested, flat = _decode_before_and_after(tokenizer, tiny_bert_config, "nested", False)
+    for every, kept in zip(nested, flat):
+        spans = [(e["start"], e["end"]) for e in kept["entities"]]
+        assert all(a[1] <= b[0] or b[1] <= a[0] for i, a in enumerate(spans) for b in spans[i + 1:])
+        assert max(e["score"] for e in kept["entities"]) == max(e["score"] for e in every["entities"])
+        assert len(kept["entities"]) < len(every["entities"])
+        # kept: exactly the entities that no overlapping entity beats (`best_of_overlapping`; ties: the earlier)
+        found = every["entities"]
+        unbeaten = [e for i, e in enumerate(found) if not any(
+            o["start"] < e["end"] and e["start"] < o["end"] and (o["score"], -j) > (e["score"], -i)
+            for j, o in enumerate(found))]
+        assert kept["entities"] == unbeaten
+
+
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_object_module_runs_only_for_subjects_that_are_predicted_entities(tokenizer, tiny_bert_config, fusion):
+    """No predicted entity (entity threshold 1) but every span a subject (subject threshold 0): the object module
+    must not run at all; with every span an entity it runs for every predicted subject."""
+    model = _model(tiny_bert_config, fusion=fusion, entity_threshold=1.0, subject_threshold=0.0,
+                   max_span_width=2).eval()
+    batch, _ = _batch(tokenizer)
+    calls = []
+    original = model.object_logits
+    model.object_logits = lambda *args: calls.append(len(args[3])) or original(*args)
+    with torch.inference_mode():
+        output = model(**_inputs(batch))
+        model.decode(output, batch)
+        assert calls == []
+        model.decode(output, batch, threshold=0.0)
+    spans_per_row = [2 * len(row["tokens"]) - 1 for row in TOY_ROWS]  # widths 1 and 2
+    assert sum(calls) == sum(spans_per_row)
+
+
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_subjects_one_by_one_and_batched_decode_the_same(tokenizer, tiny_bert_config, fusion):
+    one, batched = _decode_before_and_after(tokenizer, tiny_bert_config, "subject_batching", "batched",
+                                            fusion=fusion, subject_batching="one_by_one", max_span_width=2)
+    assert any(p["relations"] for p in one)
+    assert [strip_scores(p) for p in one] == [strip_scores(p) for p in batched]
+    for a, b in zip(one, batched):
+        assert [r["score"] for r in a["relations"]] == pytest.approx([r["score"] for r in b["relations"]], abs=1e-5)
+
+
+def test_reverse_words_leaves_the_padding_in_place():
+    values = torch.arange(10.0).view(2, 5)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    assert reverse_words(values, mask).tolist() == [[2.0, 1.0, 0.0, 3.0, 4.0], [9.0, 8.0, 7.0, 6.0, 5.0]]
+
+
+@pytest.mark.parametrize("encoder", ["srn", "bisrn", "bilstm"])
+def test_sequence_encoder_ablations(tiny_bert_config, encoder):
+    """Table 2 "Encoder": the SRN reads left to right only; the BiSRN and the BiLSTM also read right to left. None of
+    them lets the padding after a sentence reach its words. The BiSRN's forward half is the SRN."""
+    model = _model(tiny_bert_config, sequence_encoder=encoder, srn_hidden_size=8).eval()
+    words = torch.randn(2, 6, tiny_bert_config.hidden_size)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
+    changed_last, changed_padding = words.clone(), words.clone()
+    changed_last[:, 3] += 1.0
+    changed_padding[0, 4:] += 1.0
+    with torch.inference_mode():
+        states = model._srn_states(words, mask)
+        first_word_moves = not torch.allclose(model._srn_states(changed_last, mask)[:, 0], states[:, 0])
+        padding_leaks = not torch.allclose(model._srn_states(changed_padding, mask)[0, :4], states[0, :4], atol=1e-6)
+        expected_shape = {"srn": (7, 8), "bisrn": (7, 16), "bilstm": (1, 16)}[encoder]
+        assert states.shape == (2, 6, *expected_shape)
+        assert first_word_moves == (encoder != "srn")
+        assert not padding_leaks
+        if encoder == "bisrn":
+            assert torch.allclose(states[..., :8], model.srn(words))
+        head_inputs = {"srn": 32, "bisrn": 64, "bilstm": 16}[encoder]
+        assert model.entity_head.start.in_features == head_inputs
+
+
+def test_subject_markers_only_ablation(tokenizer, tiny_bert_config):
+    """Table 2 "Text Marker", early fusion: with `entity_markers=False` neither the subject nor the object module
+    sees the entities (changing the entity prior changes nothing); with the default both do."""
+    batch, _ = _batch(tokenizer, [TOY_ROWS[1]])
+    other_prior = batch["entity_labels"].clone()
+    other_prior[0, 0, 2] = ENTITY_TYPES.index("Loc")  # Mary as a location
+    other_prior[0, 1, :2] = torch.tensor([4, 5])  # "Corp" instead of "Acme Corp"
+    rows, starts, ends = torch.tensor([0]), torch.tensor([0]), torch.tensor([1])
+    for markers in (True, False):
+        model = _model(tiny_bert_config, entity_markers=markers).eval()
+        with torch.inference_mode():
+            states = model(**_inputs(batch)).srn_states
+            outputs = [
+                (*model.subject_logits(batch, states, prior), *model.object_logits(batch, states, prior, rows, starts, ends))
+                for prior in (batch["entity_labels"], other_prior)
+            ]
+        same = [torch.allclose(a, b, atol=1e-6) for a, b in zip(*outputs)]
+        assert same == [not markers] * 6, markers

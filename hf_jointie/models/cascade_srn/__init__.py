@@ -1,8 +1,5 @@
 from .configuration_cascade_srn import CascadeSrnConfig
-from .modeling_cascade_srn import (
-    CascadeSrnModel,
-    CascadeSrnOutput,
-    SelectionRecurrentNetwork,
-)
+from .modeling_cascade_srn import CascadeSrnModel, CascadeSrnOutput
+from .srn import SelectionRecurrentNetwork
 
 __all__ = ["CascadeSrnConfig", "CascadeSrnModel", "CascadeSrnOutput", "SelectionRecurrentNetwork"]

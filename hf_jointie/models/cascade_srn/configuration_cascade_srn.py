@@ -8,6 +8,10 @@ from ...configuration_utils import JointIEConfig
 
 #: The two sequential-information-propagation strategies of Sect. 3.4.
 FUSIONS = ("early", "late")
+#: The shared encoders over the word states: the paper's SRN and its Table 2 ablations.
+SEQUENCE_ENCODERS = ("srn", "bisrn", "bilstm")
+#: How the object module visits the subjects at inference (Appendix B: "one by one").
+SUBJECT_BATCHING = ("one_by_one", "batched")
 
 
 @strict(accept_kwargs=True)
@@ -38,10 +42,27 @@ class CascadeSrnConfig(JointIEConfig):
             ones.
         max_span_width (`int`, *optional*):
             Longest span, in words, the start-end matching table considers; `None` allows every `i <= j`.
-        threshold (`float`, *optional*, defaults to 0.5):
-            Decision threshold on the start, end and match probabilities of the entity and subject modules.
-        relation_threshold (`float`, *optional*, defaults to 0.5):
-            Decision threshold on the start, end and match probabilities of the object module.
+        entity_threshold, subject_threshold, relation_threshold (`float`, *optional*, default 0.5):
+            Decision thresholds on the smallest of the start, end and match probabilities of a span, for the entity,
+            subject and object module respectively (the paper gives none; calibrate them on dev). A saved config's
+            older single `threshold` sets the first two.
+        nested (`bool`, *optional*, defaults to `True`):
+            Keep every decoded span, overlapping or not (the paper's span extraction, which allows nesting). `False`
+            keeps, among overlapping entities (and among overlapping subjects), the most probable one: flat decoding
+            for flat datasets such as SciERC and CoNLL04.
+        sequence_encoder (`str`, *optional*, defaults to `"srn"`):
+            The shared encoder over the word states (Table 2 "Encoder"): `"srn"` (the paper's unidirectional SRN),
+            `"bisrn"` (a forward and a backward SRN, each memory the concatenation of both directions) or `"bilstm"`
+            (a bidirectional LSTM whose output every module reads in place of its Eq. 11 parts).
+        entity_markers (`bool`, *optional*, defaults to `True`):
+            Early fusion only (Table 2 "Text Marker"): `True` marks the entities for the subject module and the
+            entities and subject for the object module; `False` is the ablation "Subject": the subject module reads
+            the original sentence and the object module sees only the subject markers.
+        subject_batching (`str`, *optional*):
+            `"one_by_one"` runs the object module once per predicted subject at inference, as Appendix B does (and
+            what the paper's Table 4 speed compares); `"batched"` runs all subjects of all sentences of a batch in one
+            pass (the same predictions, up to float rounding). Defaults to `"one_by_one"` for early fusion and
+            `"batched"` for late fusion, whose object module is a few matrix products.
         train_subjects (`str`, *optional*, defaults to `"entities"`):
             Candidate subjects the object module is trained on (Appendix B, Table 2 "Training strategy"):
             `"entities"` uses every gold entity (the paper's default, against exposure bias), `"subjects"` only the
@@ -74,16 +95,32 @@ class CascadeSrnConfig(JointIEConfig):
     dropout: float = 0.1
     loss_weights: list[float] | None = None
     max_span_width: int | None = None
-    threshold: float = 0.5
+    entity_threshold: float = 0.5
+    subject_threshold: float = 0.5
     relation_threshold: float = 0.5
+    nested: bool = True
+    sequence_encoder: str = "srn"
+    entity_markers: bool = True
+    subject_batching: str | None = None
     train_subjects: str = "entities"
     prior_probability: float = 0.01
     trailing_special_tokens: int = 1
 
     def __post_init__(self, **kwargs):
+        legacy_threshold = kwargs.pop("threshold", None)  # configs saved before the per-module thresholds
+        if legacy_threshold is not None:
+            self.entity_threshold = self.subject_threshold = float(legacy_threshold)
         super().__post_init__(**kwargs)
         if self.fusion not in FUSIONS:
             raise ValueError(f"`fusion` must be one of {FUSIONS}, got {self.fusion!r}.")
+        if self.sequence_encoder not in SEQUENCE_ENCODERS:
+            raise ValueError(f"`sequence_encoder` must be one of {SEQUENCE_ENCODERS}, got {self.sequence_encoder!r}.")
+        if self.subject_batching is None:
+            self.subject_batching = "one_by_one" if self.fusion == "early" else "batched"
+        if self.subject_batching not in SUBJECT_BATCHING:
+            raise ValueError(f"`subject_batching` must be one of {SUBJECT_BATCHING}, got {self.subject_batching!r}.")
+        if not self.entity_markers and self.fusion != "early":
+            raise ValueError("`entity_markers=False` is an early-fusion ablation; late fusion has no markers.")
         if self.srn_hidden_size is not None and self.srn_hidden_size < 1:
             raise ValueError(f"`srn_hidden_size` must be positive or None, got {self.srn_hidden_size}.")
         if self.type_embedding_size < 1:
@@ -97,7 +134,7 @@ class CascadeSrnConfig(JointIEConfig):
             raise ValueError(f"`loss_weights` must be nine numbers in [0, 1] (Eq. 15), got {self.loss_weights}.")
         if self.max_span_width is not None and self.max_span_width < 1:
             raise ValueError(f"`max_span_width` must be positive or None, got {self.max_span_width}.")
-        for name in ("threshold", "relation_threshold"):
+        for name in ("entity_threshold", "subject_threshold", "relation_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"`{name}` must be a probability in [0, 1], got {getattr(self, name)}.")
         if not 0.0 < self.prior_probability < 1.0:

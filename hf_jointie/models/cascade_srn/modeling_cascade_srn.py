@@ -10,19 +10,27 @@ Recurrent Network" (`../shared/papers/cascade_srn.txt`).
 * Sect. 3.3, [`SelectionRecurrentNetwork`]: Eq. 1-2 (forget/output gates, candidate state, filtered history), Eq. 3
   (three master gates, computed twice: once for the candidate `c^` and once for the filtered history `c~`), Eq. 4-5
   (four shared and three independent gates by inclusion-exclusion), Eq. 6-7 (seven memories), Eq. 8-9 (next cell and
-  hidden state), Eq. 10 (the seven token representations). Unidirectional, as the paper's default (Table 2).
+  hidden state), Eq. 10 (the seven token representations). Unidirectional, as the paper's default; Table 2's encoder
+  ablations are `sequence_encoder="bisrn"` (a forward and a backward SRN, each of the seven representations the
+  concatenation of both directions, as "two SRN encoders, one in the forward direction and the other one in the
+  backward direction") and `"bilstm"` (a BiLSTM of the same width per direction, whose output every module reads in
+  place of its Eq. 11 parts: a BiLSTM has no task-specific memories).
 * Eq. 11: `h^_e = [h_e, h_es, h_eo, h_eso]`, `h^_s = [(e_e), h_s, h_es, h_so, h_eso]`,
   `h^_o = [(e_e), h_o, h_eo, h_so, h_eso, (e_s)]`; the bracketed embeddings only in late fusion.
 * Sect. 3.4.1, early fusion: typed entity markers `[e_k:S] ... [e_k:E]` are inserted for the subject module and entity
   plus subject markers `[S:S] ... [S:E]` for the object module, and the marked text is re-encoded (encoder + SRN) once
-  per module and, for SOE, once per subject; each pass keeps only its module's representation.
+  per module and, for SOE, once per subject; each pass keeps only its module's representation. Table 2's "Subject"
+  text-marker ablation is `entity_markers=False`: the subject module reads the original sentence (the entity
+  module's encoding, no second pass) and the object module's text carries only the subject markers.
 * Sect. 3.4.2, late fusion: one encoding; the entity-type table `T^e` ((|E|+1) x d^t) and subject table `T^s` (2 x d^t)
   are looked up per token and concatenated to the SRN outputs; the object module also receives the subject's
   representation at every token (see the choices below).
 * Appendix A, [`SpanExtractionHead`]: per-label start and end classifiers (Eq. 12) and the start-end match classifier
   on `[h_i, h_j]` (Eq. 13). Appendix B: binary cross-entropy losses (Eq. 14), weighted sum (Eq. 15); SE and SOE are
   trained on gold entities, every gold entity being a candidate subject for SOE; inference runs EE -> SE -> SOE on
-  predictions, all subjects of a sentence batched together.
+  predictions, the object module "for these predicted subjects one by one" (`subject_batching="one_by_one"`, the
+  early-fusion default: one encoder pass per subject, what the paper's Table 4 times) or all subjects of a batch in
+  one pass (`"batched"`, the late-fusion default; the same predictions up to float rounding).
 
 Choices where the paper is vague, and why:
 
@@ -56,9 +64,13 @@ Choices where the paper is vague, and why:
   be a span), optionally limited by `max_span_width`. Losses are summed over tokens, labels (and subjects) and
   averaged over sentences.
 * Decoding (MRC-style, Li et al. 2020): span `[i, j]` of label `k` when start(i, k), end(j, k) and match(i, j, k) all
-  pass the threshold; its score is the smallest of the three probabilities. A relation's score is the smaller of its
+  pass the module's threshold (`entity_threshold`, `subject_threshold`, `relation_threshold`: the paper gives none,
+  and four cascaded 0.5 cuts lose recall at every stage, so they are meant to be calibrated on dev); its score is the
+  smallest of the three probabilities. `nested=False` keeps, of overlapping entities (and of overlapping subjects),
+  those no overlapping one beats, for flat datasets. A relation's score is the smaller of its
   subject's and object's scores. Subject and object spans are mapped to the predicted entity with the same span (the
-  best-scoring one if several types share it); spans that are no predicted entity and self-relations are dropped.
+  best-scoring one if several types share it); subjects that are no predicted entity are dropped before the object
+  module runs (they could give no relation), objects that are none and self-relations after it.
 * Late fusion entity tags: a token inside several (nested) entities gets the sum of their type embeddings; a token in
   none gets row 0 ("no entity").
 * Early fusion at inference keeps, per sentence, only as many of the best-scoring predicted entities as fit with their
@@ -80,7 +92,7 @@ Choices where the paper is vague, and why:
   cannot select different words for different subjects, while `w . (p_i * v_s)` is a bilinear score of word and
   subject. The encoder and SRN still run once per sentence and all subjects of a batch go through the object module
   together, so late fusion keeps its speed advantage.
-* Eq. 8 concatenates the memories as `[s_e; s_o; s_s; ...]`; storing them in [`MEMORIES`] order permutes the columns
+* Eq. 8 concatenates the memories as `[s_e; s_o; s_s; ...]`; storing them in [`srn.MEMORIES`] order permutes the columns
   of the same linear map.
 """
 
@@ -94,65 +106,19 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pad_by_row
+from ...modeling_utils import (
+    JointIEPreTrainedModel,
+    assemble_predictions,
+    best_of_overlapping,
+    gather_words,
+    pad_by_row,
+)
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_cascade_srn import CascadeSrnConfig
+from .srn import SelectionRecurrentNetwork, reverse_words
 
-#: Order of the seven SRN memories / representations (Eq. 6-7, 10).
-MEMORIES = ("e", "s", "o", "es", "eo", "so", "eso")
 #: The SRN representations each module reads (Eq. 11).
 ENTITY_PARTS, SUBJECT_PARTS, OBJECT_PARTS = [0, 3, 4, 6], [1, 3, 5, 6], [2, 4, 5, 6]
-
-
-def selection_gates(rho_e: torch.Tensor, rho_s: torch.Tensor, rho_o: torch.Tensor) -> torch.Tensor:
-    """Eq. 4-5: the three independent and four shared gates from three master gates, stacked in [`MEMORIES`] order
-    along a new dimension -2."""
-    g_es, g_eo, g_so = rho_e * rho_s, rho_e * rho_o, rho_s * rho_o
-    g_eso = g_es * rho_o
-    g_e = rho_e - g_es - g_eo + g_eso
-    g_s = rho_s - g_es - g_so + g_eso
-    g_o = rho_o - g_eo - g_so + g_eso
-    return torch.stack([g_e, g_s, g_o, g_es, g_eo, g_so, g_eso], dim=-2)
-
-
-class SelectionRecurrentNetwork(nn.Module):
-    """The SRN of Sect. 3.3. Like `torch.nn.LSTM`, the input projections of all time steps are computed at once and
-    only the recurrent part runs in a loop over time steps; everything inside a step is batched."""
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        self.hidden_size = hidden_size
-        # rows: f, o, c^ (Eq. 1), master gates of c^ (Eq. 3, W_2), master gates of c~ (Eq. 3 again, W_3)
-        self.input_gates = nn.Linear(input_size, 9 * hidden_size)
-        self.hidden_gates = nn.Linear(hidden_size, 9 * hidden_size, bias=False)
-        self.cell = nn.Linear(7 * hidden_size, hidden_size)  # Eq. 8
-
-    def step(
-        self, gates: torch.Tensor, cell: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One time step from the pre-activations `W [h_{t-1}, x_t] + b` (`batch x 9H`) and `c_{t-1}`.
-        Returns `(h_t, c_t, representations)`, the last `batch x 7 x H` (Eq. 10)."""
-        forget, output, candidate, *masters = gates.chunk(9, dim=-1)
-        forget, output, candidate = torch.sigmoid(forget), torch.sigmoid(output), torch.tanh(candidate)  # Eq. 1
-        history = forget * cell  # Eq. 2
-        masters = [torch.sigmoid(master) for master in masters]  # Eq. 3
-        candidate_gates, history_gates = selection_gates(*masters[:3]), selection_gates(*masters[3:])
-        memories = history_gates * history.unsqueeze(-2) + candidate_gates * candidate.unsqueeze(-2)  # Eq. 6-7
-        cell = torch.tanh(self.cell(memories.flatten(-2)))  # Eq. 8, squashed (see the module docstring)
-        hidden = output * torch.tanh(cell)  # Eq. 9
-        return hidden, cell, torch.tanh(memories)  # Eq. 10
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """`batch x steps x input` -> the seven representations of every step, `batch x steps x 7 x H`. Padding sits
-        after the words, so a forward pass never lets it reach a real word."""
-        projected = self.input_gates(inputs)
-        hidden = inputs.new_zeros(inputs.size(0), self.hidden_size)
-        cell = torch.zeros_like(hidden)
-        steps = []
-        for t in range(inputs.size(1)):
-            hidden, cell, representations = self.step(projected[:, t] + self.hidden_gates(hidden), cell)
-            steps.append(representations)
-        return torch.stack(steps, dim=1)
 
 
 class SpanExtractionHead(nn.Module):
@@ -210,15 +176,21 @@ def span_loss(
 
 
 def decode_spans(
-    logits: tuple[torch.Tensor, ...], word_mask: torch.Tensor, threshold: float, max_width: int | None
+    logits: tuple[torch.Tensor, ...], word_mask: torch.Tensor, threshold: float, max_width: int | None,
+    flat: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """Spans whose start, end and match probabilities all pass `threshold`: flat `(items, starts, ends, labels,
-    scores)` with exclusive ends, sorted by item."""
+    scores)` with exclusive ends, sorted by item. `flat=True` keeps of overlapping spans of an item (any labels) the
+    most probable one."""
     start, end, match = (torch.sigmoid(logit) for logit in logits)
     score = torch.minimum(torch.minimum(start.unsqueeze(2), end.unsqueeze(1)), match)
     selected = (score > threshold) & pair_mask(word_mask, max_width).unsqueeze(-1)
     items, starts, lasts, labels = selected.nonzero(as_tuple=True)
-    return items, starts, lasts + 1, labels, score[items, starts, lasts, labels]
+    spans = items, starts, lasts + 1, labels, score[items, starts, lasts, labels]
+    if flat:
+        kept = best_of_overlapping(spans[0], spans[1], spans[2], spans[4])
+        spans = tuple(part[kept] for part in spans)
+    return spans
 
 
 @dataclass
@@ -229,7 +201,7 @@ class CascadeSrnOutput(JointIEOutput):
     entity_start_logits, entity_end_logits (`batch x words x entity_types`): Eq. 12 of the entity module.
     entity_match_logits (`batch x words x words x entity_types`): Eq. 13 of the entity module.
     srn_states (`batch x words x 7 x srn_hidden`): the seven SRN representations of the unmarked sentence (Eq. 10,
-        [`MEMORIES`] order), which `decode` reuses for the subject and object modules in late fusion.
+        [`srn.MEMORIES`] order), which `decode` reuses for the subject and object modules in late fusion.
     """
 
     entity_loss: torch.FloatTensor | None = None
@@ -250,25 +222,36 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         super().__init__(config)
         hidden = config.srn_hidden_size or config.encoder_hidden_size
         self.dropout = nn.Dropout(config.dropout)
-        self.srn = SelectionRecurrentNetwork(config.encoder_hidden_size, hidden)
+        if config.sequence_encoder == "bilstm":
+            self.lstm = nn.LSTM(config.encoder_hidden_size, hidden, batch_first=True, bidirectional=True)
+            width = 2 * hidden  # the one representation every module reads
+        else:
+            self.srn = SelectionRecurrentNetwork(config.encoder_hidden_size, hidden)
+            if config.sequence_encoder == "bisrn":
+                self.backward_srn = SelectionRecurrentNetwork(config.encoder_hidden_size, hidden)
+            width = 4 * hidden * (2 if config.sequence_encoder == "bisrn" else 1)  # four Eq. 11 parts
         subject_extra = object_extra = 0
         if config.fusion == "late":
             self.entity_tag_embeddings = nn.Embedding(config.num_entity_types + 1, config.type_embedding_size)
             self.subject_tag_embeddings = nn.Embedding(2, config.type_embedding_size)
             # the object module also reads its representation multiplied by the subject's (module docstring)
-            subject_extra, object_extra = config.type_embedding_size, 2 * config.type_embedding_size + 4 * hidden
+            subject_extra, object_extra = config.type_embedding_size, 2 * config.type_embedding_size + width
         else:
             self.marker_embeddings = nn.Embedding(2 * (config.num_entity_types + 1), config.encoder_hidden_size)
-        self.entity_head = SpanExtractionHead(4 * hidden, config.num_entity_types)
-        self.subject_head = SpanExtractionHead(4 * hidden + subject_extra, 1)
-        self.object_head = SpanExtractionHead(4 * hidden + object_extra, config.num_relation_types)
+        self.entity_head = SpanExtractionHead(width, config.num_entity_types)
+        self.subject_head = SpanExtractionHead(width + subject_extra, 1)
+        self.object_head = SpanExtractionHead(width + object_extra, config.num_relation_types)
         self.post_init()
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if any(module is layer for layer in (self.srn.input_gates, self.srn.hidden_gates, self.srn.cell)):
+        srns = [srn for srn in self.modules() if isinstance(srn, SelectionRecurrentNetwork)]
+        if any(module is layer for srn in srns for layer in (srn.input_gates, srn.hidden_gates, srn.cell)):
             init.xavier_uniform_(module.weight)
+        if isinstance(module, nn.LSTM):
+            for name, parameter in module.named_parameters():
+                (init.xavier_uniform_ if name.startswith("weight") else init.zeros_)(parameter)
         heads = (self.entity_head, self.subject_head, self.object_head)
         if any(module is layer for head in heads for layer in (head.start, head.end, head.match_start)):
             init.constant_(module.bias, math.log(self.config.prior_probability / (1.0 - self.config.prior_probability)))
@@ -284,8 +267,28 @@ class CascadeSrnModel(JointIEPreTrainedModel):
 
     # ---- encoding -----------------------------------------------------------------------------------------------
 
-    def _srn_states(self, word_states: torch.Tensor) -> torch.Tensor:
-        return self.srn(self.dropout(word_states))
+    def _srn_states(self, word_states: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """The shared encoder over the word states: `items x words x 7 x H` (the SRN's Eq. 10, both directions
+        concatenated for the BiSRN) or `items x words x 1 x 2H` (the BiLSTM)."""
+        inputs = self.dropout(word_states)
+        if self.config.sequence_encoder == "bilstm":
+            lengths = word_mask.sum(dim=1).clamp(min=1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+            output, _ = self.lstm(packed)
+            output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=inputs.size(1))
+            return output.unsqueeze(2)
+        states = self.srn(inputs)
+        if self.config.sequence_encoder == "bisrn":
+            backward = reverse_words(self.backward_srn(reverse_words(inputs, word_mask)), word_mask)
+            states = torch.cat([states, backward], dim=-1)
+        return states
+
+    def _module_input(self, srn_states: torch.Tensor, parts: list[int]) -> torch.Tensor:
+        """A module's representation (Eq. 11 without the fusion embeddings): its SRN parts concatenated, or the
+        BiLSTM's output, which has no task-specific parts."""
+        if self.config.sequence_encoder == "bilstm":
+            return srn_states[:, :, 0]
+        return srn_states[:, :, parts].flatten(-2)
 
     def insert_markers(
         self, batch: dict[str, torch.Tensor], spans: torch.Tensor
@@ -344,7 +347,7 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         embeds, attention_mask, word_index = self.insert_markers(batch, spans)
         hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         word_states = gather_words(hidden, word_index)
-        return self._srn_states(word_states)
+        return self._srn_states(word_states, batch["word_mask"])
 
     def _entity_tags(self, entity_spans: torch.Tensor, n: int) -> torch.Tensor:
         """Late fusion's `e_e` (Sect. 3.4.2): `items x words x d^t` from `items x entities x 3` spans."""
@@ -364,11 +367,12 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         """Subject module given the entity prior `entity_spans` (`batch x entities x 3` `[start, end, type]`, `-1`
         padding): logits `batch x words x 1` (start, end) and `batch x words x words x 1` (match)."""
         if self.config.fusion == "late":
-            parts = srn_states[:, :, SUBJECT_PARTS].flatten(-2)
+            parts = self._module_input(srn_states, SUBJECT_PARTS)
             return self.subject_head(torch.cat([self._entity_tags(entity_spans, srn_states.size(1)), parts], dim=-1))
-        markers = entity_spans.clone()
-        markers[..., 2] = torch.where(entity_spans[..., 0] >= 0, entity_spans[..., 2] + 1, -1)
-        return self.subject_head(self._marked_srn_states(batch, markers)[:, :, SUBJECT_PARTS].flatten(-2))
+        if not self.config.entity_markers:  # Table 2's "Subject" markers: the original sentence
+            return self.subject_head(self._module_input(srn_states, SUBJECT_PARTS))
+        states = self._marked_srn_states(batch, _entity_markers(entity_spans))
+        return self.subject_head(self._module_input(states, SUBJECT_PARTS))
 
     def object_logits(
         self,
@@ -388,7 +392,7 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         if self.config.fusion == "late":
             words = torch.arange(n, device=rows.device)
             in_subject = (starts.unsqueeze(1) <= words) & (words < ends.unsqueeze(1))
-            parts = srn_states[rows][:, :, OBJECT_PARTS].flatten(-2)
+            parts = self._module_input(srn_states[rows], OBJECT_PARTS)
             inside = in_subject.unsqueeze(-1).to(parts.dtype)
             subject = (parts * inside).sum(1, keepdim=True) / inside.sum(1, keepdim=True).clamp(min=1.0)
             features = [
@@ -396,12 +400,12 @@ class CascadeSrnModel(JointIEPreTrainedModel):
                 parts * subject,
             ]
             return self.object_head(torch.cat(features, dim=-1))
-        markers = entity_spans.clone()
-        markers[..., 2] = torch.where(entity_spans[..., 0] >= 0, entity_spans[..., 2] + 1, -1)
-        subject = torch.stack([starts, ends, torch.zeros_like(starts)], dim=-1).unsqueeze(1)
+        markers = torch.stack([starts, ends, torch.zeros_like(starts)], dim=-1).unsqueeze(1)
+        if self.config.entity_markers:
+            markers = torch.cat([_entity_markers(entity_spans), markers], dim=1)
         sub_batch = {key: batch[key][rows] for key in ("input_ids", "attention_mask", "word_index", "word_mask")}
-        states = self._marked_srn_states(sub_batch, torch.cat([markers, subject], dim=1))
-        return self.object_head(states[:, :, OBJECT_PARTS].flatten(-2))
+        states = self._marked_srn_states(sub_batch, markers)
+        return self.object_head(self._module_input(states, OBJECT_PARTS))
 
     # ---- forward, losses, decode ----------------------------------------------------------------------------------
 
@@ -427,8 +431,8 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         """
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "word_index": word_index,
                  "word_mask": word_mask}
-        srn_states = self._srn_states(self.word_states(input_ids, attention_mask, word_index))
-        start, end, match = self.entity_head(srn_states[:, :, ENTITY_PARTS].flatten(-2))
+        srn_states = self._srn_states(self.word_states(input_ids, attention_mask, word_index), word_mask)
+        start, end, match = self.entity_head(self._module_input(srn_states, ENTITY_PARTS))
         output = CascadeSrnOutput(
             entity_start_logits=start, entity_end_logits=end, entity_match_logits=match, srn_states=srn_states
         )
@@ -501,43 +505,67 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         batch: dict[str, torch.Tensor],
         threshold: float | None = None,
         relation_threshold: float | None = None,
+        subject_threshold: float | None = None,
     ) -> list[JointIEPrediction]:
         """The inference cascade (Appendix B): entities from the entity module; subjects from the subject module given
-        those entities; objects from the object module for all subjects of all sentences at once. `threshold`
-        overrides the entity/subject threshold, `relation_threshold` the object threshold."""
-        threshold = self.config.threshold if threshold is None else threshold
-        relation_threshold = self.config.relation_threshold if relation_threshold is None else relation_threshold
-        width = self.config.max_span_width
+        those entities; objects from the object module for the subjects that are predicted entities (the others
+        could not give a relation), one by one or all at once (`config.subject_batching`). `threshold`,
+        `subject_threshold` and `relation_threshold` override `config.entity_threshold`, `config.subject_threshold`
+        and `config.relation_threshold`; `config.nested=False` keeps the best of overlapping entities and subjects."""
+        config = self.config
+        entity_threshold = config.entity_threshold if threshold is None else threshold
+        subject_threshold = config.subject_threshold if subject_threshold is None else subject_threshold
+        relation_threshold = config.relation_threshold if relation_threshold is None else relation_threshold
+        width = config.max_span_width
         word_mask = batch["word_mask"].bool()
         num_rows = len(word_mask)
         logits = (outputs.entity_start_logits, outputs.entity_end_logits, outputs.entity_match_logits)
-        rows, starts, ends, types, scores = decode_spans(logits, word_mask, threshold, width)
+        spans = decode_spans(logits, word_mask, entity_threshold, width, flat=not config.nested)
+        rows, starts, ends, types, scores = spans
         entities = {"row": rows, "start": starts, "end": ends, "type": types, "score": scores}
         _, entity_spans, entity_scores = pad_by_row(
             rows, num_rows, torch.stack([starts, ends, types], dim=-1), scores
         )
         prior = entity_spans
-        if self.config.fusion == "early":
+        if config.fusion == "early":
             prior = self._fitting_prior(batch, entity_spans, entity_scores)
         logits = self.subject_logits(batch, outputs.srn_states, prior)
         subject_rows, subject_starts, subject_ends, _, subject_scores = decode_spans(
-            logits, word_mask, threshold, width
+            logits, word_mask, subject_threshold, width, flat=not config.nested
         )
+        heads = _entity_number(entity_spans, entity_scores, subject_rows, subject_starts, subject_ends)
+        keep = heads >= 0
+        subject_rows, subject_starts, subject_ends = subject_rows[keep], subject_starts[keep], subject_ends[keep]
+        heads, subject_scores = heads[keep], subject_scores[keep]
         relations = None
         if len(subject_rows):
-            logits = self.object_logits(batch, outputs.srn_states, prior, subject_rows, subject_starts, subject_ends)
-            subject, object_starts, object_ends, labels, object_scores = decode_spans(
-                logits, word_mask[subject_rows], relation_threshold, width
-            )
+            groups = [slice(None)]
+            if config.subject_batching == "one_by_one":
+                groups = [slice(index, index + 1) for index in range(len(subject_rows))]
+            found = []
+            for group in groups:
+                logits = self.object_logits(
+                    batch, outputs.srn_states, prior, subject_rows[group], subject_starts[group], subject_ends[group]
+                )
+                subject, *objects = decode_spans(logits, word_mask[subject_rows[group]], relation_threshold, width)
+                found.append((subject + (group.start or 0), *objects))
+            subject, object_starts, object_ends, labels, object_scores = (torch.cat(part) for part in zip(*found))
             row = subject_rows[subject]
-            heads = _entity_number(entity_spans, entity_scores, row, subject_starts[subject], subject_ends[subject])
             tails = _entity_number(entity_spans, entity_scores, row, object_starts, object_ends)
-            keep = (heads >= 0) & (tails >= 0) & (heads != tails)
+            keep = (tails >= 0) & (heads[subject] != tails)
             relations = {
-                "row": row[keep], "head": heads[keep], "tail": tails[keep], "type": labels[keep],
+                "row": row[keep], "head": heads[subject][keep], "tail": tails[keep], "type": labels[keep],
                 "score": torch.minimum(subject_scores[subject], object_scores)[keep],
             }
         return assemble_predictions(self.config, num_rows, entities, relations)
+
+
+def _entity_markers(entity_spans: torch.Tensor) -> torch.Tensor:
+    """`[start, end, type]` entity spans as `[start, end, marker_pair]` of [`CascadeSrnModel.insert_markers`]: pair
+    `1 + type` (pair 0 is the subject's)."""
+    markers = entity_spans.clone()
+    markers[..., 2] = torch.where(entity_spans[..., 0] >= 0, entity_spans[..., 2] + 1, -1)
+    return markers
 
 
 def _entity_number(
