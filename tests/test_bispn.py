@@ -310,3 +310,133 @@ def test_paper_defaults_and_bad_config_values(tiny_bert_config):
             BispnConfig(encoder_config=tiny_bert_config, entity_types=["A"], relation_types=["r"], **{field: value})
     with pytest.raises(ValueError, match="relation_types"):
         BispnModel(BispnConfig(encoder_config=tiny_bert_config, entity_types=["A"], relation_types=[]))
+
+
+def _layer_output(output) -> torch.Tensor:
+    """The hidden states a transformers layer returns (a tensor, or a tuple starting with it)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def test_queries_pass_the_backbones_own_layers_under_one_way_attention(tokenizer, tiny_bert_config):
+    """Sect. 3.2.1: the encoder runs on [tokens; queries] with the tokens x queries block masked. Running the
+    pretrained BertLayer itself on the concatenation with that mask gives, in the query rows, what the model computes
+    without adding a parameter; the token rows are unchanged by the queries."""
+    model = _model(tiny_bert_config).eval()
+    assert model.shares_encoder_layers and len(model.encoder_query_layers) == 0
+    batch, _ = _batch(tokenizer, TOY_ROWS[:2])
+    hidden = model.encoder.embeddings(input_ids=batch["input_ids"])
+    queries = torch.cat([model.entity_queries.weight, model.relation_queries.weight]).expand(2, -1, -1)
+    length, count = hidden.size(1), queries.size(1)
+    real = torch.cat([batch["attention_mask"].bool(), torch.ones(2, count, dtype=torch.bool)], 1)
+    allowed = real[:, None, :].expand(-1, length + count, -1).clone()
+    allowed[:, :length, length:] = False  # tokens never see queries (one-way)
+    mask = torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float).min)[:, None]
+    states = torch.cat([hidden, queries], 1)
+    with torch.no_grad():
+        for layer in model.encoder.encoder.layer:
+            states = _layer_output(layer(states, attention_mask=mask))
+        alone = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        real_tokens = batch["attention_mask"].bool()
+        assert torch.allclose(states[:, :length][real_tokens], alone[real_tokens], atol=1e-5)
+        captured = {}
+        handle = model.shared_decoder[0].register_forward_pre_hook(lambda module, args: captured.update(q=args[1]))
+        model(**batch)
+        handle.remove()
+    assert torch.allclose(captured["q"], states[:, length:], atol=1e-5)
+
+
+def test_shared_decoder_starts_from_the_encoders_top_layers(tokenizer, tiny_bert_config, tmp_path):
+    """`post_load_backbone` copies encoder layer L - N + k into shared-decoder block k: on tokens alone, a copied
+    block computes exactly the pretrained layer."""
+    from transformers import BertModel
+
+    torch.manual_seed(1)
+    BertModel(tiny_bert_config).save_pretrained(tmp_path)
+    model = BispnModel.from_encoder_pretrained(
+        tmp_path, ENTITY_TYPES, RELATION_TYPES, **{**SMALL, "num_shared_decoder_layers": 2}
+    ).eval()
+    tokens = torch.randn(2, 5, 32)
+    padding = torch.zeros(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        for block, layer in zip(model.shared_decoder, model.encoder.encoder.layer):
+            expected = _layer_output(layer(tokens))
+            assert torch.allclose(block(tokens, torch.zeros(2, 1, 32), padding)[0], expected, atol=1e-4)
+    fresh = _model(tiny_bert_config, init_decoder_from_encoder=False)
+    fresh.post_load_backbone()
+    assert not torch.allclose(fresh.shared_decoder[0].ffn[0].weight, fresh.encoder.encoder.layer[0].intermediate.dense.weight)
+
+
+def test_flat_decoding_keeps_the_best_of_overlapping_entities_and_boundary_threshold(tiny_bert_config):
+    peop, loc = ENTITY_TYPES.index("Peop"), ENTITY_TYPES.index("Loc")
+    batch = {"word_mask": torch.ones(1, 4, dtype=torch.bool)}
+    model = _model(tiny_bert_config).eval()
+    out = _forced_output((0, 1, peop), (0, 1, peop), (3, 3, loc), me=2)
+    # entity query 1: the overlapping span (1, 2) as Loc, less certain of its type than query 0
+    out.entity_start_logits[0, 1] = torch.tensor([-20.0, 20.0, -20.0, -20.0])
+    out.entity_end_logits[0, 1] = torch.tensor([-20.0, -20.0, 20.0, -20.0])
+    out.entity_type_logits[0, 1] = torch.full((len(ENTITY_TYPES) + 1,), -1.0).index_fill_(0, torch.tensor([loc]), 1.0)
+    [nested] = model.decode(out, batch)
+    assert [(e["start"], e["end"]) for e in nested["entities"]] == [(0, 2), (1, 3)]
+    model.config.nested = False
+    [flat] = model.decode(out, batch)
+    assert strip_scores(flat)["entities"] == [(0, 2, "Peop", ())]
+    # boundary threshold: spread the start over two words -> P_start * P_end = 0.5
+    out.entity_start_logits[0, 0] = torch.tensor([20.0, 20.0, -20.0, -20.0])
+    model.config.entity_boundary_threshold = 0.6
+    assert [(e["start"], e["end"]) for e in model.decode(out, batch)[0]["entities"]] == [(1, 3)]
+
+
+def test_one_adamw_step_of_the_papers_weighted_loss_trains_every_consistency_and_linking_head(tokenizer,
+                                                                                                tiny_bert_config):
+    """At the paper's alpha = 1e-3, beta = 1e-4 the has-relation MLP (Eq. 19) and the biaffine linking layer (Eq. 25)
+    are trained only by their own terms, and AdamW's normalised step moves them by ~lr; the consistency KL terms
+    reach the boundary predictors. Turning a weight to 0 leaves its head untouched."""
+    batch, _ = _batch(tokenizer)
+
+    def step(**weights):
+        model = _model(tiny_bert_config, **weights).train()
+        before = {name: p.detach().clone() for name, p in model.named_parameters()}
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+        model(**batch).loss.backward()
+        optimizer.step()
+        return {name: float((p.detach() - before[name]).abs().max()) for name, p in model.named_parameters()}
+
+    moved = step()
+    for name in ("has_relation.0.weight", "has_relation.3.weight", "link_bilinear.weight", "link_entity_linear.weight"):
+        assert moved[name] > 5e-4, name
+    off = step(has_relation_loss_weight=0.0, linking_loss_weight=0.0)
+    assert off["has_relation.3.weight"] == 0.0 and off["link_bilinear.weight"] == 0.0
+    # the KL terms alone move the entity boundary predictor (only through L_rel->ent and L_ent->rel)
+    only_kl = step(entity_loss_weight=0.0, relation_loss_weight=0.0, has_relation_loss_weight=0.0,
+                   linking_loss_weight=0.0)
+    assert only_kl["entity_start.query.weight"] > 5e-4 and only_kl["relation_type.0.weight"] == 0.0
+
+
+def test_freeze_backbone_callback_freezes_the_encoder_for_the_first_epochs(tokenizer, tiny_bert_config, tmp_path):
+    from datasets import Dataset
+
+    from hf_jointie.callbacks import FreezeBackboneCallback
+    from hf_jointie.training import JointIETrainer, JointIETrainingArguments
+
+    model = _model(tiny_bert_config, freeze_backbone_epochs=1.0)
+    snapshots = []
+
+    class Snapshot(FreezeBackboneCallback.__base__):
+        def on_epoch_end(self, args, state, control, **kwargs):
+            snapshots.append((model.encoder.embeddings.word_embeddings.weight.detach().clone(),
+                              model.entity_type[0].weight.detach().clone()))
+
+    start = (model.encoder.embeddings.word_embeddings.weight.detach().clone(), model.entity_type[0].weight.detach().clone())
+    args = JointIETrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=2,
+                                    learning_rate=1e-2, report_to="none", save_strategy="no", use_cpu=True,
+                                    remove_unused_columns=False, disable_tqdm=True)
+    trainer = JointIETrainer(model=model, args=args, train_dataset=Dataset.from_list(TOY_ROWS),
+                             data_collator=JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES),
+                             callbacks=[FreezeBackboneCallback(), Snapshot()])
+    trainer.train()
+    (encoder_1, head_1), (encoder_2, _) = snapshots
+    assert torch.equal(encoder_1, start[0]) and not torch.equal(head_1, start[1])  # epoch 1: only the heads learn
+    assert not torch.equal(encoder_2, encoder_1)  # epoch 2: the encoder too
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="epochs"):
+        FreezeBackboneCallback(-1)

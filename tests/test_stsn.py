@@ -12,8 +12,9 @@ from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit, strip_scor
 from transformers import AutoConfig, AutoModel, BertConfig, pipeline
 
 from hf_jointie import StsnConfig, StsnModel
+from hf_jointie.models.stsn import needs_extended_bio
 from hf_jointie.models.stsn.modeling_stsn import bio_tag_targets, sample_negatives
-from hf_jointie.training import JointIEDataCollator
+from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
 
 #: Two-fold overlapping entities sharing their head, as in the paper's Fig. 4 ("Codeine intoxication" / "Codeine").
 OVERLAP_ROW = {
@@ -55,6 +56,7 @@ def _encoder(tokenizer) -> BertConfig:
 def _model(tokenizer, **kwargs) -> StsnModel:
     torch.manual_seed(0)
     kwargs.setdefault("dropout", 0.0)
+    kwargs.setdefault("extended_bio", True)  # ROWS hold overlapping entities
     config = StsnConfig(encoder_config=_encoder(tokenizer), entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
                         **kwargs)
     return StsnModel(config)
@@ -145,10 +147,63 @@ def test_loss_terms_match_equations_9_13_17_18(tokenizer):
                     ends = [torch.tensor([x]) for x in (entities[h]["start"], entities[h]["end"],
                                                         entities[t]["start"], entities[t]["end"])]
                     logits = model.relation_logits(output.relation_hidden_states, torch.tensor([row]), *ends)[0]
-                    pair_terms.append(F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
+                    pair_terms.append(F.binary_cross_entropy_with_logits(logits, target, reduction="none"))
     assert torch.allclose(output.tag_loss, torch.cat(tag_terms).mean(), atol=1e-5)
     assert torch.allclose(output.entity_loss, torch.stack(span_terms).mean(), atol=1e-5)
-    assert torch.allclose(output.relation_loss, torch.stack(pair_terms).mean(), atol=1e-5)
+    assert torch.allclose(output.relation_loss, torch.cat(pair_terms).mean(), atol=1e-5)
+
+
+def test_stacked_attention_follows_equations_3_to_7_and_feeds_each_decoder_its_stream(tokenizer):
+    """By hand: `H_C = [H_E; H_R] W_C + b_C` (Eq. 3); E&R-L-A updates `H_L` first and L-E-A / L-R-A read the *updated*
+    `H_L` (Eq. 4); every unit is multi-head attention + FFN, each sub-layer `LayerNorm(x + sublayer(x))` (post-norm,
+    Eqs. 5-7); tagging reads `H_L^N`, span NER `H_E^N` (Eq. 11) and RE `H_R^N` (Eq. 15)."""
+    model = _model(tokenizer, num_attention_layers=2).eval()
+    batch, _ = _batch(tokenizer, TOY_ROWS[:2])
+    mask = batch["word_mask"].bool()
+    with torch.no_grad():
+        output = model(**batch)
+        embedded = model.aligned_word_states(batch["input_ids"], batch["attention_mask"], batch["word_index"], mask)
+        labels, entities, relations = (getattr(model, f"{name}_map")(embedded) for name in ("label", "entity",
+                                                                                          "relation"))
+
+        def unit(module, query, memory):
+            attended = module.attention(query, memory, memory, key_padding_mask=~mask, need_weights=False)[0]
+            hidden = F.layer_norm(query + attended, (32,), module.attention_norm.weight, module.attention_norm.bias)
+            ffn = module.ffn[2](torch.relu(module.ffn[0](hidden)))
+            return F.layer_norm(hidden + ffn, (32,), module.ffn_norm.weight, module.ffn_norm.bias)
+
+        for layer in model.layers:
+            combined = layer.combine(torch.cat([entities, relations], dim=-1))
+            labels = unit(layer.label_attention, labels, combined)
+            entities = unit(layer.entity_attention, entities, labels)
+            relations = unit(layer.relation_attention, relations, labels)
+        assert torch.allclose(output.tag_logits, model.tag_classifier(labels), atol=1e-5)
+        assert torch.allclose(output.relation_hidden_states, relations, atol=1e-5)
+        width = model.width_embedding.weight
+        span = torch.cat([entities[1, 3], entities[1, 4], width[1]])  # "Acme Corp" of the second row
+        assert torch.allclose(output.span_logits[1, 3, 1], model.span_classifier(span), atol=1e-5)
+
+
+def test_attention_units_are_head_parameters_of_the_optimiser(tokenizer, tmp_path):
+    """The nine attention units (3 per layer) and every other added module train at `head_learning_rate`; only the
+    pretrained encoder is in the backbone group."""
+    model = _model(tokenizer)
+    args = JointIETrainingArguments(output_dir=str(tmp_path), learning_rate=1e-5, head_learning_rate=1e-3,
+                                    report_to="none")
+    optimizer = JointIETrainer(model=model, args=args).create_optimizer()
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    units = [p for layer in model.layers for p in layer.parameters()]
+    assert len([m for m in model.modules() if type(m).__name__ == "StsnAttentionUnit"]) == 9
+    assert {rate[id(p)] for p in units} == {1e-3}
+    assert {rate[id(p)] for p in model.encoder.parameters()} == {1e-5}
+    assert len(rate) == len(list(model.parameters()))
+
+
+def test_needs_extended_bio_finds_overlaps_in_the_data():
+    assert not needs_extended_bio(TOY_ROWS[:1]) and needs_extended_bio(ROWS)
+    nested_later = {"entities": [{"start": 0, "end": 5}, {"start": 1, "end": 2}, {"start": 3, "end": 4}]}
+    assert needs_extended_bio([nested_later])
+    assert not needs_extended_bio([{"entities": [{"start": 0, "end": 2}, {"start": 2, "end": 3}]}])
 
 
 def test_relation_context_is_the_max_pool_between_the_arguments(tokenizer):
@@ -177,7 +232,7 @@ def test_training_loss_uses_gold_and_sampled_negatives(tokenizer):
     logits = model.relation_logits(output.relation_hidden_states, torch.tensor([0]), torch.tensor([0]),
                                    torch.tensor([2]), torch.tensor([4]), torch.tensor([5]))
     target = torch.tensor([[1.0, 0.0, 0.0]])
-    assert torch.allclose(output.relation_loss, F.binary_cross_entropy_with_logits(logits, target, reduction="sum"))
+    assert torch.allclose(output.relation_loss, F.binary_cross_entropy_with_logits(logits, target))
     sampled = _model(tokenizer, num_negative_entities=3).train()(**batch).entity_loss
     assert not torch.allclose(sampled, output.entity_loss)
 

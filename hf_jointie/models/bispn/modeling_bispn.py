@@ -20,16 +20,19 @@ Paper: "BiSPN: Generating Entity Set and Relation Set Coherently in One Pass" (`
 
 Choices where the paper is vague or where a generic encoder needs them, and why:
 
-* **One-way attention outside the backbone.** Because tokens never attend to queries, the token states of every
-  encoder layer are exactly those of the backbone run on the tokens alone. So the backbone runs unchanged (any
-  `transformers` encoder, no custom 4-d mask, no position ids for queries), with `output_hidden_states=True`, and the
-  queries' path through the encoder is one torch layer per backbone layer: the queries attend to [the layer's input
-  token states; the queries] (one softmax over both, as in the concatenated input) followed by a feed-forward layer.
-  The only difference from the paper is that these query layers have their own weights instead of sharing the
-  pretrained ones, which BERT-specific surgery would require. The shared decoder's one-way layer computes the token
-  rows (tokens attend to tokens) and the query rows (queries attend to tokens and queries) with one attention module,
-  which is the masked attention over the concatenation. Block order: one-way attention, query self-attention, then a
-  feed-forward layer applied to tokens and queries, each with residual and post-LayerNorm as in BERT.
+* **One-way attention through the backbone's own layers.** Because tokens never attend to queries, the token states of
+  every encoder layer are exactly those of the backbone run on the tokens alone. So the backbone runs unchanged (no
+  custom 4-d mask, no position ids for queries) with `output_hidden_states=True`, and the query rows of each layer
+  are computed with that layer's own pretrained weights (`layers_bispn.backbone_query_layer`; queries attend to the
+  layer's input subword states and to each other, one softmax over both) - the paper's shared encoder, with no added
+  parameter. Encoders without BERT-style layers (T5, ...) get one added one-way layer per encoder layer instead
+  (`share_encoder_layers=False`). The shared decoder's one-way layer computes the token rows (tokens attend to
+  tokens) and the query rows (queries attend to tokens and queries) with one attention module, which is the masked
+  attention over the concatenation. Block order: one-way attention, query self-attention, then a feed-forward layer
+  applied to tokens and queries, each with residual and post-LayerNorm as in BERT. Its blocks start from the
+  encoder's top layers (`init_decoder_from_encoder`; the paper initialises its decoding modules randomly, but trains
+  them 70 epochs where our CPU runs train about 10).
+* The queries enter the encoder as learned embeddings of the encoder's width, without position embeddings.
 * Everything works in word units (each word's first subword, as the other hf_jointie models): `start`/`end` are
   distributions over words and the queries attend to word states.
 * The head and tail queries share one start/end predictor and one type MLP ("similar to the entity prediction
@@ -51,7 +54,12 @@ Choices where the paper is vague or where a generic encoder needs them, and why:
   unweighted; as in DETR-style set prediction (and in the authors' code), the null terms are down-weighted: `None`
   scales them by (matched / unmatched queries of the batch), so both groups weigh the same in total; a number is a
   fixed weight, and `1.0` with repeats 1 is the paper's equations read literally.
-* Sums over queries per sentence (Eqs. 14-18, 21) are averaged over the batch; Eqs. 20 and 27 are means as written.
+* Sums over queries per sentence (Eqs. 14-18, 21) are averaged over the batch; Eqs. 20 and 27 are means as written
+  (per sentence, then over the batch). With the paper's alpha = 1e-3 and beta = 1e-4 these terms are a small fraction
+  of the loss, but the has-relation classifier and the biaffine linking layer receive gradient only from their own
+  term, and AdamW normalises each parameter's step, so they train at the full learning rate whatever the weight
+  (`tests/test_bispn.py` shows one step moving them); the weights decide how much those terms pull on the shared
+  queries and encoder.
 * KL targets are detached: in Eq. 18 the head/tail distributions "simulate" the reference entity, in Eq. 21 the
   entity simulates its reference head/tail. The max runs over every query (as Eqs. 18 and 21 write); Omega uses the
   current has-relation probabilities (no gradient through the selection).
@@ -81,9 +89,18 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, best_of_overlapping, gather_words
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_bispn import BispnConfig, _encoder_attribute
+from .layers_bispn import (
+    BoundaryPredictor,
+    OneWayBlock,
+    _decoder_layers,
+    _mlp,
+    backbone_query_layer,
+    bert_style_layers,
+    copy_bert_layer,
+)
 
 
 def hungarian_match(cost: torch.Tensor, num_gold: torch.Tensor, repeats: int = 1) -> torch.LongTensor:
@@ -107,76 +124,6 @@ def hungarian_match(cost: torch.Tensor, num_gold: torch.Tensor, repeats: int = 1
             queries, columns = linear_sum_assignment(costs[row][:, offered])
             assignment[row, queries] = offered[columns]
     return torch.from_numpy(assignment).to(cost.device)
-
-
-class OneWayBlock(nn.Module):
-    """One-way self-attention over [tokens; queries] (tokens see tokens, queries see both), optionally bidirectional
-    self-attention among the queries, then a feed-forward layer. `update_tokens=False` computes the query rows only
-    (the encoder's query path, whose token rows are the backbone's own states)."""
-
-    def __init__(self, config: BispnConfig, update_tokens: bool, query_self_attention: bool):
-        super().__init__()
-        d, heads, p = config.hidden_size, config.num_attention_heads, config.dropout
-        self.update_tokens = update_tokens
-        self.attention = nn.MultiheadAttention(d, heads, dropout=p, batch_first=True)
-        self.attention_norm = nn.LayerNorm(d)
-        if query_self_attention:
-            self.query_attention = nn.MultiheadAttention(d, heads, dropout=p, batch_first=True)
-            self.query_norm = nn.LayerNorm(d)
-        else:
-            self.query_attention = None
-        ffn = config.intermediate_size
-        self.ffn = nn.Sequential(nn.Linear(d, ffn), nn.GELU(), nn.Linear(ffn, d))
-        self.ffn_norm = nn.LayerNorm(d)
-        self.dropout = nn.Dropout(p)
-
-    def _feed_forward(self, states: torch.Tensor) -> torch.Tensor:
-        return self.ffn_norm(states + self.dropout(self.ffn(states)))
-
-    def forward(
-        self, tokens: torch.Tensor, queries: torch.Tensor, padding: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        keys = torch.cat([tokens, queries], dim=1)
-        key_padding = torch.cat([padding, padding.new_zeros(queries.shape[:2])], dim=1)
-        update = self.attention(queries, keys, keys, key_padding_mask=key_padding, need_weights=False)[0]
-        queries = self.attention_norm(queries + self.dropout(update))
-        if self.update_tokens:
-            update = self.attention(tokens, tokens, tokens, key_padding_mask=padding, need_weights=False)[0]
-            tokens = self._feed_forward(self.attention_norm(tokens + self.dropout(update)))
-        if self.query_attention is not None:
-            update = self.query_attention(queries, queries, queries, need_weights=False)[0]
-            queries = self.query_norm(queries + self.dropout(update))
-        return tokens, self._feed_forward(queries)
-
-
-class BoundaryPredictor(nn.Module):
-    """Eq. 4: `S_i = Linear(ReLU(Linear(H_i) + Linear(H^x)))`, logits over words for every query (padding -> min)."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.query = nn.Linear(hidden, hidden)
-        self.token = nn.Linear(hidden, hidden, bias=False)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(self, queries: torch.Tensor, tokens: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        fused = torch.relu(self.query(queries).unsqueeze(2) + self.token(tokens).unsqueeze(1))
-        logits = self.out(fused).squeeze(-1)
-        return logits.masked_fill(padding.unsqueeze(1), torch.finfo(logits.dtype).min)
-
-
-def _mlp(hidden: int, outputs: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, outputs))
-
-
-def _decoder_layers(config: BispnConfig, count: int) -> nn.ModuleList:
-    """Transformer decoder layers (query self-attention, cross-attention to the view's tokens, feed-forward)."""
-    return nn.ModuleList(
-        nn.TransformerDecoderLayer(
-            config.hidden_size, config.num_attention_heads, config.intermediate_size, config.dropout,
-            activation="gelu", batch_first=True,
-        )
-        for _ in range(count)
-    )
 
 
 def _pairwise_kl(targets: list[torch.Tensor], approximations: list[torch.Tensor]) -> torch.Tensor:
@@ -239,10 +186,20 @@ class BispnModel(JointIEPreTrainedModel):
             raise ValueError(f"Cannot find the number of layers of the encoder config {name}.")
         width = config.encoder_hidden_size
         self.input_projection = nn.Linear(width, d) if width != d else nn.Identity()
-        self.entity_queries = nn.Embedding(config.num_entity_queries, d)
-        self.relation_queries = nn.Embedding(config.num_relation_queries, d)
+        shared = config.share_encoder_layers
+        if shared and bert_style_layers(self.encoder) is None:
+            raise ValueError(
+                f"`share_encoder_layers=True` needs BERT-style encoder layers; {type(self.encoder).__name__} has none "
+                "(use share_encoder_layers=False)."
+            )
+        self.shares_encoder_layers = bert_style_layers(self.encoder) is not None if shared is None else shared
+        # queries live in the encoder's width while they pass its layers, then share the tokens' projection
+        query_width = width if self.shares_encoder_layers else d
+        self.entity_queries = nn.Embedding(config.num_entity_queries, query_width)
+        self.relation_queries = nn.Embedding(config.num_relation_queries, query_width)
         self.encoder_query_layers = nn.ModuleList(
-            OneWayBlock(config, update_tokens=False, query_self_attention=False) for _ in range(encoder_layers)
+            OneWayBlock(config, update_tokens=False, query_self_attention=False)
+            for _ in range(0 if self.shares_encoder_layers else encoder_layers)
         )
         self.shared_decoder = nn.ModuleList(
             OneWayBlock(config, update_tokens=True, query_self_attention=True)
@@ -271,6 +228,22 @@ class BispnModel(JointIEPreTrainedModel):
         self.link_entity_linear = nn.Linear(d, 1, bias=False)
         self.link_relation_linear = nn.Linear(d, 1, bias=False)
         self.post_init()
+
+    def post_load_backbone(self) -> None:
+        """Initialise the shared decoder's blocks from the encoder's top layers (`init_decoder_from_encoder`), block
+        `k` of `N` from layer `L - N + k`, when the layers are BERT-style and the widths match."""
+        layers = bert_style_layers(self.encoder)
+        config = self.config
+        if not config.init_decoder_from_encoder or layers is None:
+            return
+        block = self.shared_decoder[0] if len(self.shared_decoder) else None
+        if block is None or (config.hidden_size, config.intermediate_size) != (
+            config.encoder_hidden_size, layers[0].intermediate.dense.out_features
+        ) or config.num_attention_heads != layers[0].attention.self.num_attention_heads:
+            return
+        first = len(layers) - len(self.shared_decoder)
+        for index, block in enumerate(self.shared_decoder):
+            copy_bert_layer(layers[(first + index) % len(layers)], block)
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -304,13 +277,19 @@ class BispnModel(JointIEPreTrainedModel):
         config = self.config
         # the backbone on the tokens alone = the token rows of the one-way encoder (module docstring)
         encoded = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        layers = encoded.hidden_states
-        layers = [self.input_projection(gather_words(states, word_index)) for states in layers]
         queries = torch.cat([self.entity_queries.weight, self.relation_queries.weight])
         queries = queries.unsqueeze(0).expand(len(input_ids), -1, -1)
-        for layer_input, block in zip(layers[:-1], self.encoder_query_layers):
-            queries = block(layer_input, queries, padding)[1]
-        tokens = self.dropout(layers[-1])
+        if self.shares_encoder_layers:  # Sect. 3.2.1 with the pretrained layers (layers_bispn)
+            for layer_input, layer in zip(encoded.hidden_states[:-1], bert_style_layers(self.encoder)):
+                queries = backbone_query_layer(layer, layer_input, queries, attention_mask)
+            queries = self.input_projection(queries)
+            tokens = self.input_projection(gather_words(encoded.last_hidden_state, word_index))
+        else:
+            states = [self.input_projection(gather_words(hidden, word_index)) for hidden in encoded.hidden_states]
+            for layer_input, block in zip(states[:-1], self.encoder_query_layers):
+                queries = block(layer_input, queries, padding)[1]
+            tokens = states[-1]
+        tokens = self.dropout(tokens)
         for block in self.shared_decoder:
             tokens, queries = block(tokens, queries, padding)
         entity_queries, relation_queries = queries.split([config.num_entity_queries, config.num_relation_queries], 1)
@@ -487,8 +466,11 @@ class BispnModel(JointIEPreTrainedModel):
         relation_threshold: float | None = None,
     ) -> list[JointIEPrediction]:
         """Entities of the non-null entity queries, triples of the non-null relation queries, made consistent by the
-        rule of `config.relation_arguments` (module docstring); batched on tensors. `threshold` / `relation_threshold`
-        override the config's `entity_threshold` / `relation_threshold` on the scores."""
+        rule of `config.relation_arguments` (module docstring); batched on tensors. An entity (a triple) is kept when
+        its type probability exceeds the class threshold and its (each argument's) boundary probability
+        `P_start * P_end` exceeds `config.entity_boundary_threshold`; `threshold` / `relation_threshold` override the
+        config's `entity_threshold` / `relation_threshold`. With `config.nested=False` only the best of overlapping
+        entities is kept (flat decoding)."""
         config = self.config
         threshold = config.entity_threshold if threshold is None else threshold
         relation_threshold = config.relation_threshold if relation_threshold is None else relation_threshold
@@ -498,9 +480,11 @@ class BispnModel(JointIEPreTrainedModel):
 
         # entity set (Eqs. 7-9)
         start, end, boundary = self._best_spans(outputs.entity_start_logits, outputs.entity_end_logits, word_mask)
+        boundary_threshold = config.entity_boundary_threshold
         type_prob, label = torch.softmax(outputs.entity_type_logits, -1).max(-1)
         score = type_prob * boundary
-        rows, queries = ((label != null_type) & (score > threshold)).nonzero(as_tuple=True)
+        keep = (label != null_type) & (type_prob > threshold) & (boundary > boundary_threshold)
+        rows, queries = keep.nonzero(as_tuple=True)
         candidates = [(rows, start[rows, queries], end[rows, queries], label[rows, queries], score[rows, queries])]
 
         # triples: arguments take the argmax non-null entity type
@@ -512,7 +496,9 @@ class BispnModel(JointIEPreTrainedModel):
         relation_prob, relation_label = torch.softmax(outputs.relation_type_logits, -1).max(-1)
         head_score, tail_score = arg_score.chunk(2, dim=1)
         relation_score = relation_prob * head_score * tail_score
-        keep = (relation_label != config.num_relation_types) & (relation_score > relation_threshold)
+        head_boundary, tail_boundary = arg_boundary.chunk(2, dim=1)
+        keep = (relation_label != config.num_relation_types) & (relation_prob > relation_threshold)
+        keep &= (head_boundary > boundary_threshold) & (tail_boundary > boundary_threshold)
         rel_rows, rel_queries = keep.nonzero(as_tuple=True)
         argument_queries = torch.cat([rel_queries, rel_queries + relation_prob.size(1)])
         argument_rows = rel_rows.repeat(2)
@@ -533,6 +519,11 @@ class BispnModel(JointIEPreTrainedModel):
         label, rest = keys % num_types, keys // num_types
         end, rest = rest % (num_words + 1), rest // (num_words + 1)
         start, rows = rest % num_words, rest // num_words
+        if not config.nested:  # flat decoding: the best of overlapping entities (keys stay sorted)
+            kept = best_of_overlapping(rows, start, end, merged_score)
+            keys, rows, start, end, label, merged_score = (
+                t[kept] for t in (keys, rows, start, end, label, merged_score)
+            )
         entities = {"row": rows, "start": start, "end": end, "type": label, "score": merged_score}
         if config.num_relation_types == 0:
             return assemble_predictions(config, num_rows, entities)

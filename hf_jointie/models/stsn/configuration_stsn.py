@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from huggingface_hub.dataclasses import strict
 
 from ...configuration_utils import JointIEConfig
@@ -50,11 +52,13 @@ class StsnConfig(JointIEConfig):
             Keys/values of E&R-L-A: `"bidirectional"` (`H_C`, the paper's model), `"ner_to_re"` (`H_E`, ablation
             "w/o Bi-Interaction†"), `"re_to_ner"` (`H_R`, "w/o Bi-Interaction‡"), `"none"` (`H_L`, "w/o
             Interaction").
-        extended_bio (`bool`, *optional*, defaults to `True`):
-            Tag two-fold overlapping entities with the extended BIO scheme of Sect. 4.1.2 (label space: every pair
-            "primary/secondary" of BIO tags). `False` uses plain BIO (only the preceding one of overlapping entities
-            is tagged), the scheme the paper uses for datasets without overlapping entities. On data without overlaps
-            both give identical targets.
+        extended_bio (`bool`, *optional*, defaults to `False`):
+            `False`: plain BIO tags (`2T + 1` labels), the scheme the paper uses for datasets without overlapping
+            entities (ACE05, CoNLL04). `True`: the extended BIO scheme of Sect. 4.1.2 for two-fold overlapping
+            entities (label space: every pair "primary/secondary" of BIO tags, `(2T + 1)^2` labels), which the paper
+            introduces for ADE. Choose it from the data with [`needs_extended_bio`] (True when some training sentence
+            has two overlapping entities); on data without overlaps both give identical targets, the plain scheme
+            with a label space `2T + 1` times smaller.
         nested (`bool`, *optional*, defaults to `True`):
             Decode every span whose argmax is not NoneEntity, overlapping or not (the paper, Sect. 3.3.2). `False`
             keeps, among overlapping decoded entities, the most probable one: a decoding option for flat datasets
@@ -84,7 +88,7 @@ class StsnConfig(JointIEConfig):
     use_tagging: bool = True
     use_stacked_attention: bool = True
     interaction: str = "bidirectional"
-    extended_bio: bool = True
+    extended_bio: bool = False
     nested: bool = True
 
     def __post_init__(self, **kwargs):
@@ -116,4 +120,16 @@ class StsnConfig(JointIEConfig):
         return plain * plain if self.extended_bio else plain
 
 
-__all__ = ["StsnConfig"]
+def needs_extended_bio(rows: Iterable[Mapping]) -> bool:
+    """Whether rows of the JSONL schema (e.g. a training split) hold overlapping entities, so that STSN needs the
+    extended BIO scheme (`StsnConfig(extended_bio=...)`, Sect. 4.1.2) rather than plain BIO tags."""
+    for row in rows:
+        reach = -1  # the furthest end of the entities starting earlier
+        for start, end in sorted((entity["start"], entity["end"]) for entity in row["entities"]):
+            if start < reach:
+                return True
+            reach = max(reach, end)
+    return False
+
+
+__all__ = ["StsnConfig", "needs_extended_bio"]
