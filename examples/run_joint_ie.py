@@ -9,7 +9,8 @@ Every standard `TrainingArguments` flag works (`--num_train_epochs`, `--learning
 backbone. Every optimiser flag the command line leaves out takes the architecture's recommended value
 (`<Config>.training_defaults`: the paper's, corrected by our measurements); `training_setup.json` in the output directory
 records which values came from where. On data without overlapping entities an architecture with a `nested` option
-decodes flat unless `--config_overrides` says otherwise. Examples longer than the model's `max_length` subwords are cut
+decodes flat, and STSN tags plain BIO (`extended_bio`), unless `--config_overrides` says otherwise. BiSPN freezes
+its backbone for `freeze_backbone_epochs` (a config field). Examples longer than the model's `max_length` subwords are cut
 into the pipeline's overlapping windows for training and evaluation (`--long_examples error` lists them all instead),
 and what windowing cannot keep is logged per split before the first step.
 
@@ -34,7 +35,14 @@ from datasets import Dataset, concatenate_datasets
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 import hf_jointie
-from hf_jointie.data import check_long_examples, label_sets, load_jointie_dataset, record_locations
+from hf_jointie.callbacks import FreezeBackboneCallback
+from hf_jointie.data import (
+    check_long_examples,
+    has_overlapping_entities,
+    label_sets,
+    load_jointie_dataset,
+    record_locations,
+)
 from hf_jointie.training import (
     JointIEDataCollator,
     JointIETrainer,
@@ -155,15 +163,6 @@ def parse_arguments(argv: list[str] | None) -> tuple[ModelArguments, DataArgumen
     return model_args, data_args, training_args, setup
 
 
-def has_overlapping_entities(dataset) -> bool:
-    """Whether any sentence of `dataset` holds two entities that share a word (nested or crossing)."""
-    for entities in dataset["entities"]:
-        spans = sorted((entity["start"], entity["end"]) for entity in entities)
-        if any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])):
-            return True
-    return False
-
-
 def splits_for(data, data_args: DataArguments, seed: int) -> tuple[Dataset, Dataset | None, str | None]:
     """The training data (the `--train_splits` concatenated), the selection data and its name."""
     names = [name.strip() for name in data_args.train_splits.split(",") if name.strip()]
@@ -226,10 +225,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     overrides = json.loads(model_args.config_overrides) if model_args.config_overrides else {}
     config_class, model_class = hf_jointie.ARCHITECTURES[model_args.model_type]
-    if "nested" in {item.name for item in dataclasses.fields(config_class)} and "nested" not in overrides:
-        overrides["nested"] = has_overlapping_entities(train_data)
-        logger.info("Training data %s overlapping entities: decoding with nested=%s.",
-                    "has" if overrides["nested"] else "has no", overrides["nested"])
+    # fields chosen from the data where the user does not set them: nested decoding, STSN's extended BIO scheme
+    from_data = [name for name in ("nested", "extended_bio")
+                 if name in {item.name for item in dataclasses.fields(config_class)} and name not in overrides]
+    if from_data:
+        overlapping = has_overlapping_entities(train_data)
+        overrides.update(dict.fromkeys(from_data, overlapping))
+        logger.info("Training data %s overlapping entities: %s.", "has" if overlapping else "has no",
+                    ", ".join(f"{name}={overlapping}" for name in from_data))
     if model_args.model_name_or_path:
         model = AutoModel.from_pretrained(model_args.model_name_or_path, **overrides)
         if model.config.model_type != model_args.model_type:
@@ -263,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=selection_data if training_args.do_eval or training_args.load_best_model_at_end else None,
         data_collator=collator,
         processing_class=tokenizer,
+        callbacks=[FreezeBackboneCallback()],  # acts only for configs with `freeze_backbone_epochs` (BiSPN)
     )
     setup.update(train_splits=data_args.train_splits, selection_split=selection_split,
                  selection_metric=training_args.metric_for_best_model, calibrate_thresholds=data_args.calibrate_thresholds)

@@ -558,3 +558,16 @@ def record_locations(
             with file.open(encoding="utf-8") as handle:
                 locations[name] = [f"{file.name} line {n}" for n, line in enumerate(handle, start=1) if line.strip()]
     return locations
+
+
+def has_overlapping_entities(rows: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether rows of the schema (e.g. a training split) hold two entities that share a word (nested or crossing):
+    the example script then keeps nested decoding (`nested`) and STSN's extended BIO scheme (`extended_bio`)."""
+    for entities in (row["entities"] for row in rows):
+        reach = -1  # the furthest end of the entities starting earlier
+        for start, end in sorted((entity["start"], entity["end"]) for entity in entities):
+            if start < reach:
+                return True
+            reach = max(reach, end)
+    return False
+

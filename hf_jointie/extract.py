@@ -83,6 +83,9 @@ class ExtractArguments:
                                                       "choices": ["skip", "fail"]})
     bf16: bool = field(default=False, metadata={"help": "Run the model in bfloat16."})
     fp16: bool = field(default=False, metadata={"help": "Run the model in float16 (CUDA only)."})
+    html: str | None = field(default=None, metadata={"help": "Also write the HTML view of the first --html_rows "
+                                                           "extracted rows to this file (hf_jointie.visualize)."})
+    html_rows: int = field(default=100, metadata={"help": "Rows shown by --html (a page stays readable)."})
 
     def __post_init__(self):
         if (self.input is None) == (self.dataset is None):
@@ -91,13 +94,14 @@ class ExtractArguments:
             raise ValueError(f"--input must end in one of {sorted(_FILE_READERS)}, got {self.input!r}.")
         if self.bf16 and self.fp16:
             raise ValueError("--bf16 and --fp16 exclude each other.")
-        for name in ("batch_size", "chunk_size"):
+        for name in ("batch_size", "chunk_size", "html_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
 
     def identity(self) -> dict[str, Any]:
         """The arguments that decide the output bytes (not `on_bad_row`: a failed chunk writes nothing)."""
-        return {key: value for key, value in dataclasses.asdict(self).items() if key != "on_bad_row"}
+        return {key: value for key, value in dataclasses.asdict(self).items()
+                if key not in ("on_bad_row", "html", "html_rows")}
 
 
 class BadRow(ValueError):
@@ -359,6 +363,13 @@ def main(argv: list[str] | None = None) -> None:
     summary = run(args)
     if PartialState().is_main_process:
         print(_summary_line(summary), flush=True)
+        if args.html is not None:
+            from .visualize import write_html
+
+            pairs = list(islice(texts_and_predictions(args), args.html_rows))
+            path = write_html(args.html, [text for text, _ in pairs], [prediction for _, prediction in pairs],
+                              title=f"{args.model}: {len(pairs)} of {summary['rows']} rows")
+            print(f"extract: HTML view of {len(pairs)} rows -> {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -221,3 +221,17 @@ def test_two_processes_under_accelerate_write_what_one_writes(model_dir, corpus,
     assert json.loads((tmp_path / "two" / "summary.json").read_text())["processes"] == 2
     two, one = (tmp_path / name / "predictions.jsonl" for name in ("two", "one"))
     assert two.read_bytes() == one.read_bytes()
+
+
+def test_html_view_of_the_first_rows(model_dir, corpus, tmp_path, capsys):
+    view = tmp_path / "view.html"
+    extract.main(["--model", model_dir, "--input", str(corpus), "--output", str(tmp_path / "out"), "--chunk_size", "4",
+                  "--html", str(view), "--html_rows", "4"])
+    assert f"extract: HTML view of 4 rows -> {view}" in capsys.readouterr().out
+    rows = list(extract.read_predictions(tmp_path / "out" / "predictions.jsonl"))[:4]
+    page = view.read_text(encoding="utf-8")
+    shown = [entity["text"] for row in rows for entity in row["entities"]]
+    assert shown and all(text in page for text in shown)
+    assert "4 of 23 rows" in page  # the title: the rows shown and the rows read
+    # --html does not change what a run is: the same output directory resumes without it
+    extract.main(["--model", model_dir, "--input", str(corpus), "--output", str(tmp_path / "out"), "--chunk_size", "4"])

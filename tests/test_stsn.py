@@ -12,7 +12,7 @@ from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit, strip_scor
 from transformers import AutoConfig, AutoModel, BertConfig, pipeline
 
 from hf_jointie import StsnConfig, StsnModel
-from hf_jointie.models.stsn import needs_extended_bio
+from hf_jointie.data import has_overlapping_entities
 from hf_jointie.models.stsn.modeling_stsn import bio_tag_targets, sample_negatives
 from hf_jointie.training import JointIEDataCollator, JointIETrainer, JointIETrainingArguments
 
@@ -199,11 +199,11 @@ def test_attention_units_are_head_parameters_of_the_optimiser(tokenizer, tmp_pat
     assert len(rate) == len(list(model.parameters()))
 
 
-def test_needs_extended_bio_finds_overlaps_in_the_data():
-    assert not needs_extended_bio(TOY_ROWS[:1]) and needs_extended_bio(ROWS)
+def test_overlapping_entities_in_the_data_choose_the_extended_scheme():
+    assert not has_overlapping_entities(TOY_ROWS[:1]) and has_overlapping_entities(ROWS)
     nested_later = {"entities": [{"start": 0, "end": 5}, {"start": 1, "end": 2}, {"start": 3, "end": 4}]}
-    assert needs_extended_bio([nested_later])
-    assert not needs_extended_bio([{"entities": [{"start": 0, "end": 2}, {"start": 2, "end": 3}]}])
+    assert has_overlapping_entities([nested_later])
+    assert not has_overlapping_entities([{"entities": [{"start": 0, "end": 2}, {"start": 2, "end": 3}]}])
 
 
 def test_relation_context_is_the_max_pool_between_the_arguments(tokenizer):

@@ -1,4 +1,4 @@
-from .configuration_stsn import StsnConfig, needs_extended_bio
+from .configuration_stsn import StsnConfig
 from .modeling_stsn import StsnModel, StsnOutput
 
-__all__ = ["StsnConfig", "StsnModel", "StsnOutput", "needs_extended_bio"]
+__all__ = ["StsnConfig", "StsnModel", "StsnOutput"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 
 from huggingface_hub.dataclasses import strict
 
@@ -56,7 +55,7 @@ class StsnConfig(JointIEConfig):
             `False`: plain BIO tags (`2T + 1` labels), the scheme the paper uses for datasets without overlapping
             entities (ACE05, CoNLL04). `True`: the extended BIO scheme of Sect. 4.1.2 for two-fold overlapping
             entities (label space: every pair "primary/secondary" of BIO tags, `(2T + 1)^2` labels), which the paper
-            introduces for ADE. Choose it from the data with [`needs_extended_bio`] (True when some training sentence
+            introduces for ADE. Choose it from the data with [`hf_jointie.data.has_overlapping_entities`] (True when some training sentence
             has two overlapping entities); on data without overlaps both give identical targets, the plain scheme
             with a label space `2T + 1` times smaller.
         nested (`bool`, *optional*, defaults to `True`):
@@ -120,16 +119,4 @@ class StsnConfig(JointIEConfig):
         return plain * plain if self.extended_bio else plain
 
 
-def needs_extended_bio(rows: Iterable[Mapping]) -> bool:
-    """Whether rows of the JSONL schema (e.g. a training split) hold overlapping entities, so that STSN needs the
-    extended BIO scheme (`StsnConfig(extended_bio=...)`, Sect. 4.1.2) rather than plain BIO tags."""
-    for row in rows:
-        reach = -1  # the furthest end of the entities starting earlier
-        for start, end in sorted((entity["start"], entity["end"]) for entity in row["entities"]):
-            if start < reach:
-                return True
-            reach = max(reach, end)
-    return False
-
-
-__all__ = ["StsnConfig", "needs_extended_bio"]
+__all__ = ["StsnConfig"]
