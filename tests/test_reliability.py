@@ -255,3 +255,20 @@ def test_two_process_training_and_evaluation_match_one_process(tmp_path, workspa
     one_process = run_joint_ie.main([*common[:3], str(two), *common[4:], "--output_dir", str(tmp_path / "one"),
                                      "--do_eval", "--per_device_eval_batch_size", "3"])
     assert scores(two_process) == scores(one_process)
+
+
+def test_early_fusion_trains_on_windows_of_long_documents(tokenizer, tiny_bert_config):
+    # early fusion re-encodes a window with two markers per entity and two for the subject: its default window is
+    # half the encoder's positions, so windowed documents fit with their markers (a full window made 40 subwords)
+    from hf_jointie import CascadeSrnConfig, CascadeSrnModel
+
+    encoder = {**tiny_bert_config.to_dict(), "max_position_embeddings": WINDOW}
+    config = CascadeSrnConfig(encoder_config=encoder, entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
+                              fusion="early")
+    assert config.max_length == WINDOW // 2
+    batch = JointIEDataCollator(tokenizer, ENTITY_TYPES, RELATION_TYPES, max_length=config.max_length)(DOCUMENTS)
+    assert len(batch.pop("windows")) > len(DOCUMENTS)  # the documents were cut into windows
+    batch.pop("references")
+    loss = CascadeSrnModel(config).train()(**batch).loss
+    loss.backward()
+    assert torch.isfinite(loss)

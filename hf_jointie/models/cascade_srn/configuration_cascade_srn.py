@@ -25,7 +25,9 @@ class CascadeSrnConfig(JointIEConfig):
     `TrainingArguments`.
 
     Args:
-        encoder_config, entity_types, relation_types, max_length: see [`JointIEConfig`].
+        encoder_config, entity_types, relation_types, max_length: see [`JointIEConfig`]. With early fusion
+            `max_length` defaults to half the encoder's positions: the window's subwords plus the markers early fusion
+            inserts (two per entity, two for the subject) then fit the encoder, also for windowed long documents.
         fusion (`str`, *optional*, defaults to `"early"`):
             Sect. 3.4: `"early"` inserts typed entity markers (subject module) and entity plus subject markers (object
             module) into the input and re-encodes it (the paper's default, best scores); `"late"` encodes the
@@ -110,7 +112,12 @@ class CascadeSrnConfig(JointIEConfig):
         legacy_threshold = kwargs.pop("threshold", None)  # configs saved before the per-module thresholds
         if legacy_threshold is not None:
             self.entity_threshold = self.subject_threshold = float(legacy_threshold)
+        window_given = self.max_length is not None
         super().__post_init__(**kwargs)
+        if self.fusion == "early" and not window_given:
+            # early fusion adds two marker tokens per entity and two for the subject to a window's subwords: a window
+            # of half the encoder's positions leaves the other half for them, so windowed training data fits
+            self.max_length = max(8, self.max_length // 2)
         if self.fusion not in FUSIONS:
             raise ValueError(f"`fusion` must be one of {FUSIONS}, got {self.fusion!r}.")
         if self.sequence_encoder not in SEQUENCE_ENCODERS:
