@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
     config = model.config
+    if not config.relation_types and "metric_for_best_model" in setup["from_training_defaults"]:
+        # a model without relation types (ITER on GENIA) selects on NER F1, whatever its architecture could do
+        training_args.metric_for_best_model = setup["from_training_defaults"]["metric_for_best_model"] = "ner_f1"
     train_data = _subset(train_data, data_args.max_train_samples)
     selection_data = _subset(selection_data, data_args.max_eval_samples) if selection_data is not None else None
     test_data = _subset(data[data_args.test_split], data_args.max_eval_samples) if data_args.test_split in data else None

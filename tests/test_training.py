@@ -400,3 +400,17 @@ def test_a_head_schedule_that_does_not_exist_is_named(tmp_path):
 
     with pytest.raises(ValueError, match="--head_lr_scheduler_type 'linaer' is not a schedule type"):
         JointIETrainingArguments(output_dir=str(tmp_path), head_lr_scheduler_type="linaer")
+
+
+def test_a_model_without_relation_types_selects_and_calibrates_on_ner_f1(tmp_path, backbone_and_data):
+    # ITER on NER-only data (GENIA): RE+ F1 is 0 whatever the thresholds, so selecting on it would choose nothing
+    backbone, data = backbone_and_data
+    for split in ("train", "dev", "test"):
+        rows = [{**row, "relations": []} for row in TOY_ROWS * 4]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    run_joint_ie.main([*TOY_TRAINING, "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(out),
+                       "--num_train_epochs", "1", "--calibrate_thresholds"])
+    assert json.loads((out / "config.json").read_text())["relation_types"] == []
+    assert json.loads((out / "training_setup.json").read_text())["selection_metric"] == "ner_f1"
+    assert json.loads((out / "threshold_calibration.json").read_text())["metric"] == "ner_f1"
