@@ -28,9 +28,15 @@ def build_encoder(encoder_config: PreTrainedConfig) -> PreTrainedModel:
     """Instantiate the backbone of `encoder_config` without weights; for encoder-decoder configs (T5, BART) keep only
     the encoder stack."""
     model = AutoModel.from_config(encoder_config)
-    if getattr(encoder_config, "is_encoder_decoder", False):
+    if _has_decoder(model):
         model = model.get_encoder()
     return model
+
+
+def _has_decoder(model: PreTrainedModel) -> bool:
+    """Whether `model` is an encoder-decoder, by its modules rather than `config.is_encoder_decoder`: a T5 config
+    written by `T5EncoderModel.save_pretrained` says `is_encoder_decoder: false`, yet `AutoModel` builds `T5Model`."""
+    return getattr(model.config, "is_encoder_decoder", False) or getattr(model, "decoder", None) is not None
 
 
 class JointIEPreTrainedModel(PreTrainedModel):
@@ -68,7 +74,7 @@ class JointIEPreTrainedModel(PreTrainedModel):
             **config_kwargs,
         )
         model = cls(config)
-        if getattr(backbone.config, "is_encoder_decoder", False):
+        if _has_decoder(backbone):
             backbone = backbone.get_encoder()
         model.encoder.load_state_dict(backbone.state_dict())
         model.post_load_backbone()
