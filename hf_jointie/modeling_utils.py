@@ -210,6 +210,24 @@ def pad_by_row(rows: torch.Tensor, num_rows: int, *values: torch.Tensor, fill: i
     return (mask, *padded)
 
 
+def pairs_within_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every ordered pair `(i, j)` of flat items in the same row (`rows` sorted ascending, as `nonzero()` returns
+    them), self pairs included, in (row, i, j) order, without a padded `rows x items x items` grid.
+
+    Returns `(first, second, rank, reverse)`: the item indices of each pair, each item's rank within its row (its
+    number in the row's predictions), and for each pair the index of the pair `(j, i)`.
+    """
+    counts = torch.bincount(rows)
+    row_start = counts.cumsum(0) - counts
+    rank = torch.arange(len(rows), device=rows.device) - row_start[rows]
+    partners = counts[rows]
+    pair_start = partners.cumsum(0) - partners
+    first = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), partners)
+    second_rank = torch.arange(len(first), device=rows.device) - pair_start[first]
+    second = row_start[rows[first]] + second_rank
+    return first, second, rank, pair_start[second] + rank[first]
+
+
 def assemble_predictions(
     config: JointIEConfig,
     num_rows: int,

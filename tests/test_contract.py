@@ -101,3 +101,18 @@ def test_toy_rows_fit_the_contract_batch(tokenizer):
     assert {"word_index", "word_end_index", "word_mask"} <= set(batch)
     row = 2  # "Johnsonville" is two subwords
     assert batch["word_end_index"][row, 3] == batch["word_index"][row, 3] + 1
+
+
+def test_pairs_within_rows_lists_every_ordered_pair_of_a_row_and_its_reverse():
+    from hf_jointie.modeling_utils import pairs_within_rows
+
+    rows = torch.tensor([0, 0, 2, 2, 2, 5])
+    first, second, rank, reverse = pairs_within_rows(rows)
+    expected = [(i, j) for i in range(6) for j in range(6) if rows[i] == rows[j]]
+    assert list(zip(first.tolist(), second.tolist())) == expected  # (row, i, j) order, self pairs included
+    assert rank.tolist() == [0, 1, 0, 1, 2, 0]
+    assert [(second[k].item(), first[k].item()) for k in range(len(first))] == [
+        (first[r].item(), second[r].item()) for r in reverse
+    ]
+    empty = pairs_within_rows(torch.zeros(0, dtype=torch.long))
+    assert all(len(t) == 0 for t in empty)

@@ -109,15 +109,16 @@ def test_link_head_reads_tail_then_head_and_inverse_types_flip_the_direction(tin
     logits[0, :, 0, 0] = 5.0
     output = IterOutput(left_logits=torch.ones(1, 2), span_left=torch.tensor([[[0], [1]]]), span_logits=logits,
                         first_states=states, last_states=states)
-    original = model.link_logits
+    original = model.pair_link_logits
 
-    def link_logits(heads, tails):
-        scores = original(heads, tails)
-        scores[..., :] = -10.0
-        scores[0, 1, 0, len(RELATION_TYPES) + RELATION_TYPES.index("Live_In")] = 10.0
+    def pair_link_logits(items, heads, tails):
+        scores = original(items, heads, tails)
+        assert torch.allclose(scores, model.link_logits(items[heads].view(-1, 1, 32), items[tails].view(-1, 1, 32))[:, 0, 0])
+        scores[:] = -10.0
+        scores[(heads == 1) & (tails == 0), len(RELATION_TYPES) + RELATION_TYPES.index("Live_In")] = 10.0
         return scores
 
-    model.link_logits = link_logits
+    model.pair_link_logits = pair_link_logits
     relations = model.decode(output, {})[0]["relations"]
     assert [(r["head"], r["tail"], r["type"]) for r in relations] == [(0, 1, "Live_In")]
 

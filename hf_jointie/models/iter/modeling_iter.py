@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pad_by_row
+from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, gather_words, pairs_within_rows
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_iter import IterConfig
 
@@ -281,6 +281,13 @@ class IterModel(JointIEPreTrainedModel):
         gate = None if head_gate is None else head_gate.unsqueeze(2) + tail_gate.unsqueeze(1)
         return self.rr_score.rest(wi, gate)
 
+    def pair_link_logits(self, states: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
+        """`rr_score([rep(tail); rep(head)])` for the listed pairs of the items `states` (`items x hidden`):
+        `pairs x link types`, the first layer applied to each item once."""
+        (tail_wi, tail_gate), (head_wi, head_gate) = self.rr_score.split_first_layer(states, states)
+        gate = None if head_gate is None else head_gate[heads] + tail_gate[tails]
+        return self.rr_score.rest(head_wi[heads] + tail_wi[tails], gate)
+
     def _link_targets(
         self, entity_slot: torch.Tensor, entity_labels: torch.Tensor, relation_labels: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
@@ -376,23 +383,21 @@ class IterModel(JointIEPreTrainedModel):
         if self.rr_score is None:
             return assemble_predictions(config, num_rows, entities)
         states = self.entity_states(outputs.first_states, outputs.last_states, lefts)[rows, ends, slots]
-        present, padded = pad_by_row(rows, num_rows, states, fill=0.0)
-        link_probs = torch.sigmoid(self.link_logits(padded, padded))  # [b, head, tail, types]
-        pairs = (present.unsqueeze(2) & present.unsqueeze(1)).unsqueeze(-1)
+        heads, tails, rank, reverse = pairs_within_rows(rows)  # the pairs of one sentence's entities only
+        link_probs = torch.sigmoid(self.pair_link_logits(states, heads, tails))  # [pairs, link types]
         num = config.num_relation_types
-        direct = (link_probs[..., :num] > relation_threshold) & pairs
-        probs = link_probs[..., :num]
+        probs = link_probs[:, :num]
+        direct = probs > relation_threshold
         if config.inverse_relations:
-            inverse_probs = link_probs[..., num:].transpose(1, 2)  # [b, head, tail]: the tail -> head logits read back
-            inverse = (inverse_probs > relation_threshold) & pairs
-            index = torch.arange(direct.size(1), device=direct.device)
-            inverse_last = (index[None, :] >= index[:, None]).unsqueeze(0).unsqueeze(-1)  # tail >= head
-            probs = torch.where(inverse & (~direct | inverse_last), inverse_probs, probs)
-            direct |= inverse
-        rel_rows, heads, tails, rel_labels = direct.nonzero(as_tuple=True)
+            inverse_probs = link_probs[reverse, num:]  # the tail -> head logits of the reversed pair, read back
+            inverse = inverse_probs > relation_threshold
+            tail_last = (tails >= heads).unsqueeze(-1)
+            probs = torch.where(inverse & (~direct | tail_last), inverse_probs, probs)
+            direct = direct | inverse
+        pair, rel_labels = direct.nonzero(as_tuple=True)
         relations = {
-            "row": rel_rows, "head": heads, "tail": tails, "type": rel_labels,
-            "score": probs[rel_rows, heads, tails, rel_labels],
+            "row": rows[heads[pair]], "head": rank[heads[pair]], "tail": rank[tails[pair]], "type": rel_labels,
+            "score": probs[pair, rel_labels],
         }
         return assemble_predictions(config, num_rows, entities, relations)
 
