@@ -85,6 +85,15 @@ class IterFeedForward(nn.Module):
         """The block after its first layer: `wo(dropout(act(gate) * wi))`, or `wo(dropout(act(wi)))` without a gate."""
         return self.wo(self.dropout(self.act(wi) if gate is None else self.act(gate) * wi))
 
+    def on_pairs(
+        self, left: torch.Tensor, right: torch.Tensor, left_of: torch.Tensor, right_of: torch.Tensor
+    ) -> torch.Tensor:
+        """The block on `[left[left_of[k]]; right[right_of[k]]]` for every pair `k` (`pairs x out_features`), its first
+        layer applied once per item of `left` and of `right` (`split_first_layer`), not once per pair."""
+        (left_wi, left_gate), (right_wi, right_gate) = self.split_first_layer(left, right)
+        gate = None if left_gate is None else left_gate[left_of] + right_gate[right_of]
+        return self.rest(left_wi[left_of] + right_wi[right_of], gate)
+
 
 @dataclass
 class IterOutput(JointIEOutput):
@@ -156,20 +165,17 @@ class IterModel(JointIEPreTrainedModel):
     def span_logits(self, first: torch.Tensor, last: torch.Tensor, lefts: torch.Tensor) -> torch.Tensor:
         """`lr_score([h_first(left); h_last(n)])` for every word `n` and slot: `batch x words x slots x types`,
         `-inf` where the slot holds no left bracket. The first layer's left half runs once per bracket word and its
-        right half once per word that has a candidate (see `IterFeedForward.split_first_layer`); the rest of the head
-        runs on the candidates only. That is the same function as the head on every concatenation, at a fraction of
+        right half once per word that has a candidate, and the rest of the head on the candidates only
+        (`IterFeedForward.on_pairs`). That is the same function as the head on every concatenation, at a fraction of
         its cost: most of the words are no bracket, and a word without a bracket before it has no candidate."""
         logits = first.new_full((*lefts.shape, self.config.num_type_logits), float("-inf"))
         rows, words, slots = (lefts >= 0).nonzero(as_tuple=True)
         num_words = lefts.size(1)
         left_keys, left_of = torch.unique(rows * num_words + lefts[rows, words, slots], return_inverse=True)
         right_keys, right_of = torch.unique_consecutive(rows * num_words + words, return_inverse=True)
-        (left_wi, left_gate), (right_wi, right_gate) = self.lr_score.split_first_layer(
-            first.flatten(0, 1)[left_keys], last.flatten(0, 1)[right_keys]
+        logits[rows, words, slots] = self.lr_score.on_pairs(
+            first.flatten(0, 1)[left_keys], last.flatten(0, 1)[right_keys], left_of, right_of
         )
-        wi = left_wi[left_of] + right_wi[right_of]
-        gate = None if left_gate is None else left_gate[left_of] + right_gate[right_of]
-        logits[rows, words, slots] = self.lr_score.rest(wi, gate)
         return logits
 
     def forward(
@@ -197,9 +203,7 @@ class IterModel(JointIEPreTrainedModel):
         output = IterOutput(left_logits=left_logits, first_states=first, last_states=last)
         if entity_labels is None or not self.training:  # the candidates decoding reads: the predicted brackets
             output.span_left = closest_lefts(left_logits > 0, self.config.max_nest_depth, word_mask)
-            output.span_logits = self.span_logits(first, last, output.span_left).masked_fill(
-                ~word_mask[:, :, None, None], float("-inf")
-            )
+            output.span_logits = self.span_logits(first, last, output.span_left)  # -inf at padding: no candidate
         if entity_labels is None:
             return output
         # training reads the candidates of the gold brackets (teacher forcing)
@@ -284,9 +288,7 @@ class IterModel(JointIEPreTrainedModel):
     def pair_link_logits(self, states: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor) -> torch.Tensor:
         """`rr_score([rep(tail); rep(head)])` for the listed pairs of the items `states` (`items x hidden`):
         `pairs x link types`, the first layer applied to each item once."""
-        (tail_wi, tail_gate), (head_wi, head_gate) = self.rr_score.split_first_layer(states, states)
-        gate = None if head_gate is None else head_gate[heads] + tail_gate[tails]
-        return self.rr_score.rest(head_wi[heads] + tail_wi[tails], gate)
+        return self.rr_score.on_pairs(states, states, tails, heads)
 
     def _link_targets(
         self, entity_slot: torch.Tensor, entity_labels: torch.Tensor, relation_labels: torch.Tensor
