@@ -263,11 +263,24 @@ def assemble_predictions(
 def best_of_overlapping(
     rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, scores: torch.Tensor
 ) -> torch.Tensor:
-    """Mask of the entities that no overlapping entity of the same sentence beats (ties go to the earlier one)."""
-    index = torch.arange(len(rows), device=rows.device)
-    overlap = (rows[:, None] == rows[None, :]) & (starts[:, None] < ends[None, :]) & (starts[None, :] < ends[:, None])
-    stronger = (scores[None, :] > scores[:, None]) | (
-        (scores[None, :] == scores[:, None]) & (index[None, :] < index[:, None])
-    )
-    beaten = overlap & stronger
-    return ~beaten.any(dim=1)
+    """Mask of the entities that no overlapping entity of the same sentence beats (ties go to the earlier one).
+
+    Two spans overlap when some word lies in both, so an entity is beaten exactly when one of its words is covered
+    by a stronger entity. Each entity gets a unique strength rank (score, then position), each word of each sentence
+    the strongest rank covering it, and an entity survives when its own rank is the strongest over its words: memory
+    linear in the covered words, where comparing all candidates with all would take `candidates^2` cells (48 GB for
+    one CoNLL04 dev batch of Cascade-SRN at threshold 0, where nearly every span is a candidate).
+    """
+    count = rows.numel()
+    if count == 0:
+        return torch.zeros(0, dtype=torch.bool, device=rows.device)
+    rank = torch.empty_like(rows)
+    rank[torch.argsort(-scores, stable=True)] = torch.arange(count, device=rows.device)  # 0: the strongest
+    num_words = int(ends.max())
+    words = torch.arange(num_words, device=rows.device)
+    item, word = ((starts.unsqueeze(1) <= words) & (words < ends.unsqueeze(1))).nonzero(as_tuple=True)
+    cell = rows[item] * num_words + word
+    strongest = rank.new_full(((int(rows.max()) + 1) * num_words,), count)
+    strongest.scatter_reduce_(0, cell, rank[item], reduce="amin")
+    best_over_span = rank.new_full((count,), count).scatter_reduce_(0, item, strongest[cell], reduce="amin")
+    return best_over_span == rank

@@ -103,6 +103,25 @@ def test_toy_rows_fit_the_contract_batch(tokenizer):
     assert batch["word_end_index"][row, 3] == batch["word_index"][row, 3] + 1
 
 
+def test_best_of_overlapping_keeps_what_no_stronger_overlapping_span_of_its_row_beats():
+    from hf_jointie.modeling_utils import best_of_overlapping
+
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 4, (60,), generator=generator)  # unsorted rows
+    starts = torch.randint(0, 12, (60,), generator=generator)
+    ends = starts + torch.randint(1, 4, (60,), generator=generator)
+    scores = torch.randint(0, 5, (60,), generator=generator).float() / 4  # ties, broken by the earlier item
+
+    def beats(j: int, i: int) -> bool:
+        overlap = rows[i] == rows[j] and starts[i] < ends[j] and starts[j] < ends[i]
+        return bool(overlap and (scores[j] > scores[i] or (scores[j] == scores[i] and j < i)))
+
+    expected = [not any(beats(j, i) for j in range(60)) for i in range(60)]
+    assert best_of_overlapping(rows, starts, ends, scores).tolist() == expected
+    assert 0 < sum(expected) < 60
+    assert best_of_overlapping(*(torch.zeros(0, dtype=torch.long),) * 3, torch.zeros(0)).tolist() == []
+
+
 def test_pairs_within_rows_lists_every_ordered_pair_of_a_row_and_its_reverse():
     from hf_jointie.modeling_utils import pairs_within_rows
 
