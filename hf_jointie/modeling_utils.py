@@ -264,6 +264,7 @@ def best_of_overlapping(
     rows: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, scores: torch.Tensor
 ) -> torch.Tensor:
     """Mask of the entities that no overlapping entity of the same sentence beats (ties go to the earlier one).
+    Spans are word ranges `[starts, ends)` with `ends > starts`, as every decoder produces them.
 
     Two spans overlap when some word lies in both, so an entity is beaten exactly when one of its words is covered
     by a stronger entity. Each entity gets a unique strength rank (score, then position), each word of each sentence
