@@ -440,3 +440,23 @@ def test_freeze_backbone_callback_freezes_the_encoder_for_the_first_epochs(token
     assert all(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="epochs"):
         FreezeBackboneCallback(-1)
+
+
+def test_queries_start_as_embedded_words_and_stay_apart_in_the_pretrained_layers(tokenizer, tiny_bert_config, tmp_path):
+    """With `share_encoder_layers`, `from_encoder_pretrained` starts each query as the LayerNormed input embedding of
+    a distinct vocabulary word: at `initializer_range` the pretrained layers map every query to nearly one vector
+    (MiniLM: mean pairwise cosine 0.999 after six layers, 0.17 from embedded words), and the set predictor cannot
+    tell its queries apart. A tiny random encoder does not show the collapse, so this pins the initialisation."""
+    from transformers import BertModel
+
+    torch.manual_seed(1)
+    BertModel(tiny_bert_config).save_pretrained(tmp_path)
+    model = BispnModel.from_encoder_pretrained(tmp_path, ENTITY_TYPES, RELATION_TYPES, **SMALL).eval()
+    embeddings = model.encoder.embeddings
+    with torch.no_grad():
+        words = embeddings.LayerNorm(embeddings.word_embeddings.weight)
+        queries = torch.cat([model.entity_queries.weight, model.relation_queries.weight])
+        distance = torch.cdist(queries, words, compute_mode="donot_use_mm_for_euclid_dist")
+        nearest = distance.argmin(-1)
+        assert torch.allclose(distance.min(-1).values, torch.zeros(len(queries)), atol=1e-5)
+        assert len(set(nearest.tolist())) == len(queries)
