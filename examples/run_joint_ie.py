@@ -44,6 +44,7 @@ from hf_jointie.data import (
     record_locations,
 )
 from hf_jointie.training import (
+    CALIBRATION_MIN_GAIN,
     JointIEDataCollator,
     JointIETrainer,
     JointIETrainingArguments,
@@ -97,6 +98,11 @@ class DataArguments:
         metadata={"help": "After training, choose each decoding threshold for --metric_for_best_model on the "
                   "selection split and store it in the saved config (the curves go to the log and to "
                   "threshold_calibration.json)."},
+    )
+    calibration_min_gain: float = field(
+        default=CALIBRATION_MIN_GAIN,
+        metadata={"help": "F1 points (of the selection metric) a threshold must gain on the selection split to move; "
+                  "smaller gains on a dev split of a few hundred sentences are noise."},
     )
     long_examples: str = field(
         default="window",
@@ -283,7 +289,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         metrics.update(result.metrics)
     calibration = None
     if data_args.calibrate_thresholds:
-        calibration = calibrate_thresholds(trainer, selection_data, split=selection_split)
+        calibration = calibrate_thresholds(trainer, selection_data, split=selection_split,
+                                           min_gain=data_args.calibration_min_gain)
         logger.info(calibration.report())
         setup["thresholds"] = calibration.after
         if training_args.should_save:

@@ -317,6 +317,12 @@ class JointIETrainer(Trainer):
 #: keeps every candidate the decoding rule itself accepts (BiSPN's default).
 CALIBRATION_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
+#: F1 points a threshold must gain on the selection split before it moves. A dev split of a few hundred sentences
+#: cannot tell smaller gains from noise: on CoNLL04 (231 dev sentences) ITER's calibration moved its two thresholds
+#: (0.5 -> 0.95, 0.5 -> 0.8) for +1.43 dev RE+ together and cost 1.54 test RE+ (benchmarks/RESULTS.md), while the
+#: miscalibrations calibration exists for (a planted threshold, Cascade-SRN's cascaded 0.5s) cost several points.
+CALIBRATION_MIN_GAIN = 1.0
+
 
 def threshold_names(config) -> list[str]:
     """The decoding thresholds a config exposes: its float fields named `threshold` or `*_threshold`, in field
@@ -365,6 +371,7 @@ class ThresholdCalibration:
     curves: dict[str, list[tuple[float, float]]]
     forward_thresholds: list[str]
     covering_forward: dict[str, float]
+    min_gain: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -372,7 +379,7 @@ class ThresholdCalibration:
     def report(self) -> str:
         """The dev curves as text for the log."""
         lines = [f"threshold calibration on {self.split or 'the selection split'} for {self.metric}: "
-                 f"{self.score_before:.2f} -> {self.score_after:.2f}"]
+                 f"{self.score_before:.2f} -> {self.score_after:.2f} (a threshold moves for a gain > {self.min_gain:g})"]
         for name, curve in self.curves.items():
             points = "  ".join(f"{value:g}:{score:.2f}" for value, score in curve)
             lines.append(f"  {name} {self.before[name]:g} -> {self.after[name]:g} | {points}")
@@ -479,6 +486,7 @@ def calibrate_thresholds(
     grid: Sequence[float] = CALIBRATION_GRID,
     rounds: int = 1,
     split: str | None = None,
+    min_gain: float = CALIBRATION_MIN_GAIN,
 ) -> ThresholdCalibration:
     """Choose each decoding threshold of the trainer's model for the best `metric` on `dataset` and write it into
     the model's config (so `save_model` stores it).
@@ -487,9 +495,10 @@ def calibrate_thresholds(
     best value found so far for the others, `rounds` times in [`threshold_names`] order. The forward runs over
     `dataset` once; only `decode` re-runs per value. A threshold the forward itself reads (detected on the first
     batch) is served by one forward at the extreme value that covers every other value on the first batch (see
-    `_CachedForward.covering_value`), or else by a forward per value. A value moves only when it scores strictly
-    higher; ties stay closest to the current value. `metric` defaults to [`selection_metric`] of
-    `metric_for_best_model`.
+    `_CachedForward.covering_value`), or else by a forward per value. A value moves only when it scores more than
+    `min_gain` points (of the metric, in percent) higher ([`CALIBRATION_MIN_GAIN`]: smaller dev gains are noise);
+    among the values that score best, the one closest to the current value wins. `metric` defaults to
+    [`selection_metric`] of `metric_for_best_model`.
     """
     model = trainer.accelerator.unwrap_model(trainer.model)
     config = model.config
@@ -520,14 +529,14 @@ def calibrate_thresholds(
     for _ in range(rounds):
         for name in names:
             curve = [(value, score({**current, name: value})) for value in sorted({*grid, current[name]})]
-            best = max(score(current), max(s for _, s in curve))
-            if best > score(current):
+            best = max(s for _, s in curve)
+            if best > score(current) + min_gain:
                 current[name] = min((v for v, s in curve if s == best), key=lambda v: abs(v - current[name]))
             curves[name] = curve
     for name, value in current.items():
         setattr(config, name, value)
     return ThresholdCalibration(metric, split, before, dict(current), score_before, score(current), curves,
-                                read_in_forward, fixed)
+                                read_in_forward, fixed, min_gain)
 
 
 # ---- recommended settings of an architecture, where the user gives none -----------------------------------------------

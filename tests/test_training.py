@@ -257,6 +257,35 @@ def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_
     assert model.forward_calls == 2 * 2 + values + 1 + (values - 1)
 
 
+def test_calibration_moves_a_threshold_only_for_more_than_the_minimum_gain(tmp_path):
+    """A gain of at most `min_gain` points leaves the threshold where it was (dev noise); a larger one moves it."""
+    from datasets import Dataset
+
+    from hf_jointie.training import CALIBRATION_MIN_GAIN, JointIETrainer, JointIETrainingArguments, calibrate_thresholds
+
+    rows = [{"row": 0, "entities": [{"start": 0, "end": 1, "type": "Loc"}], "relations": []}] * 3
+
+    def collate(items):
+        return {"row": torch.tensor([item["row"] for item in items]), "references": [
+            {"entities": item["entities"], "relations": item["relations"]} for item in items]}
+
+    def calibrated(min_gain):
+        model = _ScoredSpans()
+        args = JointIETrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True,
+                                        remove_unused_columns=False, per_device_eval_batch_size=3)
+        trainer = JointIETrainer(model=model, args=args, data_collator=collate)
+        return calibrate_thresholds(trainer, Dataset.from_list(rows), metric="ner_f1", min_gain=min_gain)
+
+    assert CALIBRATION_MIN_GAIN > 0
+    # the planted 0.9 scores 0, the best values 100: a gain of exactly 100 is not more than 100
+    kept = calibrated(100.0)
+    assert kept.after == kept.before and kept.score_after == kept.score_before == 0.0
+    assert max(score for _, score in kept.curves["entity_threshold"]) == 100.0
+    moved = calibrated(99.9)
+    assert moved.after["entity_threshold"] == 0.6 and moved.score_after == 100.0
+    assert "gain > 99.9" in moved.report()
+
+
 def _iter_model(tiny_bert_config):
     from hf_jointie import IterConfig, IterModel
 
