@@ -396,6 +396,27 @@ def test_nag_ner_3_ablation_drops_wspe_and_nepe(word_tokenizer):
         assert (not torch.allclose(mention[1:], mention[:1].expand_as(mention[1:]), atol=1e-4)) == differs
 
 
+def test_inference_generates_the_items_in_chunks_with_the_same_predictions(trained, monkeypatch):
+    """Items run through the decoder in chunks of `_ITEM_CHUNK` (bounded memory when the start classifier fires at
+    most words); every chunking gives the one-pass numbers and predictions, here with every word opening items."""
+    from hf_jointie.models.nag_ner import modeling_nag_ner
+
+    model, batch, _ = trained
+    with torch.inference_mode():
+        output = model(**batch)
+        _, rows, starts, ranks = model.select_starts(output, batch, threshold=0.0)  # tau_s = 1: every word
+        assert len(rows) >= int(batch["word_mask"].sum()) > 3
+        positions = batch["word_index"][rows, starts]
+        args = (output.encoder_hidden_states, output.memory_mask, batch["input_ids"], rows, positions, ranks)
+        monkeypatch.setattr(modeling_nag_ner, "_ITEM_CHUNK", len(rows))
+        one_pass, one_pass_predictions = model.generate_parallel(*args), model.decode(output, batch, threshold=0.0)
+        monkeypatch.setattr(modeling_nag_ner, "_ITEM_CHUNK", 3)
+        chunked, chunked_predictions = model.generate_parallel(*args), model.decode(output, batch, threshold=0.0)
+    for whole, parts in zip(one_pass, chunked):
+        assert whole.shape == parts.shape and torch.allclose(whole, parts, atol=1e-5)
+    assert chunked_predictions == one_pass_predictions
+
+
 def test_flat_decoding_keeps_the_best_of_overlapping_entities(trained):
     model, batch, _ = trained
     with torch.inference_mode():

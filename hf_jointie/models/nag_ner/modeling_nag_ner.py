@@ -52,7 +52,8 @@ Choices where the paper is silent or does not fit a `transformers` encoder, and 
   generates `argmax_{ne >= 1} p(ne_j)` entities (Eq. 6's argmax could be 0 when `tau_s > 1 / (O_max + 1)`).
 * Each decoder layer's cross-attention keys and values are projected once per sentence and gathered for that
   sentence's items through a pre-filled `EncoderDecoderCache` (`cross_attention_cache`), instead of re-projecting a
-  duplicated copy of the memory for every item (identical numbers, training and inference).
+  duplicated copy of the memory for every item (identical numbers, training and inference). At inference the items
+  run in chunks of `_ITEM_CHUNK`, so memory stays bounded when an undertrained start classifier fires at most words.
 * `start_position_embeddings=False` is the paper's ablation NAG-NER-3 (Table 4: no WSPE, no NEPE); `nested=False`
   (flat data) keeps the best scored of overlapping predictions (`best_of_overlapping`, first-to-last word spans).
 * A gold mention longer than `l_max + 1` subwords is truncated in the target: the `l_max + 3` slots hold `<s>`, the
@@ -91,6 +92,9 @@ from ...modeling_utils import (
 )
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_nag_ner import NagNerConfig
+
+#: Items (start word, rank) one decoder pass generates at once at inference (bounds the gathered cross-attention memory).
+_ITEM_CHUNK = 512
 
 #: Rows of `tag_embeddings`: the mask token, `<s>`, `</s>`, the non-entity tag `<O>`; entity type k is row 4 + k.
 MASK, BOS, EOS, NON_ENTITY = 0, 1, 2, 3
@@ -205,35 +209,49 @@ class NagNerModel(JointIEPreTrainedModel):
             return self.tag_embeddings.weight.new_zeros(len(positions), self.tag_embeddings.embedding_dim)
         return self.encoder.embeddings.position_embeddings(positions) + self.nepe(ranks)
 
-    def cross_attention_cache(self, encoder_states: torch.Tensor, rows: torch.Tensor) -> EncoderDecoderCache:
-        """Every decoder layer's cross-attention keys and values, projected once per sentence (`batch x subwords`) and
-        then gathered for the items of `rows`: the decoder reads them from the cache instead of re-projecting a
-        duplicated copy of the sentence's memory for every item."""
-        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        for index, layer in enumerate(self.decoder.encoder.layer):
+    def project_memory(self, encoder_states: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every decoder layer's cross-attention keys and values of the `batch x subwords x hidden` memory, projected
+        once per sentence (`batch x heads x subwords x head_size` each)."""
+        memory = []
+        for layer in self.decoder.encoder.layer:
             attention = layer.crossattention.self
             shape = (*encoder_states.shape[:-1], -1, attention.attention_head_size)
-            keys = attention.key(encoder_states).view(shape).transpose(1, 2)
-            values = attention.value(encoder_states).view(shape).transpose(1, 2)
+            memory.append((attention.key(encoder_states).view(shape).transpose(1, 2),
+                           attention.value(encoder_states).view(shape).transpose(1, 2)))
+        return memory
+
+    @staticmethod
+    def cross_attention_cache(memory: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor) -> EncoderDecoderCache:
+        """The projected `memory` gathered for the items of `rows`, as a pre-filled cache: the decoder reads the keys
+        and values from it instead of re-projecting a duplicated copy of the sentence's memory for every item."""
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        for index, (keys, values) in enumerate(memory):
             cache.cross_attention_cache.update(keys[rows], values[rows], index)
             cache.is_updated[index] = True
         return cache
 
     def run_decoder(
-        self, inputs_embeds: torch.Tensor, encoder_states: torch.Tensor, memory_mask: torch.Tensor, rows: torch.Tensor
+        self,
+        inputs_embeds: torch.Tensor,
+        encoder_states: torch.Tensor,
+        memory_mask: torch.Tensor,
+        rows: torch.Tensor,
+        memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ):
         """Run the decoder on `items x slots x hidden` inputs, item i cross-attending sentence `rows[i]` of the
-        `batch x subwords x hidden` memory. Bidirectional: the 4-d self-attention mask makes every slot visible to
-        every other (NAG, Sect. 3.3; `create_causal_mask` passes a prepared 4-d mask through as it is)."""
+        `batch x subwords x hidden` memory (`memory`: its [`project_memory`], when the caller has it already).
+        Bidirectional: the 4-d self-attention mask makes every slot visible to every other (NAG, Sect. 3.3;
+        `create_causal_mask` passes a prepared 4-d mask through as it is)."""
         slots = inputs_embeds.size(1)
         visible = inputs_embeds.new_zeros(1, 1, slots, slots)  # additive mask: nothing hidden
+        memory = self.project_memory(encoder_states) if memory is None else memory
         return self.decoder(
             inputs_embeds=inputs_embeds,
             attention_mask=visible,
             # only its shape is read: the keys and values come from the cache
             encoder_hidden_states=encoder_states[:1].expand(len(rows), -1, -1),
             encoder_attention_mask=memory_mask[rows],
-            cache=self.cross_attention_cache(encoder_states, rows),
+            cache=self.cross_attention_cache(memory, rows),
             use_cache=True,
         )
 
@@ -275,12 +293,21 @@ class NagNerModel(JointIEPreTrainedModel):
         positions: torch.Tensor,
         ranks: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE, read by `candidate_log_probs`."""
+        """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE, read by `candidate_log_probs`.
+        The items run in chunks of `_ITEM_CHUNK` against the memory projected once: each item gathers its sentence's
+        keys and values in every decoder layer, so one pass over all items of a batch whose start classifier fires
+        at most words (an undertrained model) would hold gigabytes."""
         slots = self.config.max_entity_length + 3
         inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(positions, ranks)
         inputs = inputs.unsqueeze(1).expand(-1, slots, -1)
-        states = self.run_decoder(inputs, encoder_states, memory_mask, rows).last_hidden_state
-        return self.candidate_log_probs(states, input_ids, memory_mask, rows)
+        memory = self.project_memory(encoder_states)
+        type_log_probs, mention_log_probs = [], []
+        for chunk in torch.arange(len(rows), device=rows.device).split(_ITEM_CHUNK):
+            states = self.run_decoder(inputs[chunk], encoder_states, memory_mask, rows[chunk], memory).last_hidden_state
+            types, mentions = self.candidate_log_probs(states, input_ids, memory_mask, rows[chunk])
+            type_log_probs.append(types)
+            mention_log_probs.append(mentions)
+        return torch.cat(type_log_probs), torch.cat(mention_log_probs)
 
     # --------------------------------------------------------------------------------------------------- training
     def forward(
