@@ -227,6 +227,8 @@ def measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device) -> di
     results = {"backbone": "all-MiniLM-L6-v2", "sentences": len(rows),
                "gold_entities_per_sentence": sum(len(row["entities"]) for row in rows) / len(rows)}
     for label, model_type, overrides in ARCHITECTURE_RUNS:
+        if args.model_types and model_type not in args.model_types:
+            continue
         checkpoint = args.checkpoints / f"{model_type}-conll04" if args.checkpoints else None
         torch.manual_seed(0)
         if checkpoint is not None and (checkpoint / "config.json").exists():
@@ -263,6 +265,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=Path, help="use DIR/<model_type>-conll04 checkpoints where present")
     parser.add_argument("--backbones", nargs="+", choices=("t5", "minilm"), default=["t5", "minilm"],
                         help="which comparisons to run (--quick: t5 only)")
+    parser.add_argument("--model_types", nargs="+", choices=sorted({run[1] for run in ARCHITECTURE_RUNS}),
+                        help="only these architectures in the MiniLM comparison (default: all five)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); use 1 on a busy machine")
     parser.add_argument("--quick", action="store_true", help="64 sentences, t5-small only, one repeat (about a minute)")
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
