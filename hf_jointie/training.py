@@ -371,7 +371,7 @@ class ThresholdCalibration:
     curves: dict[str, list[tuple[float, float]]]
     forward_thresholds: list[str]
     covering_forward: dict[str, float]
-    min_gain: float = 0.0
+    min_gain: float
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

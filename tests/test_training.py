@@ -12,6 +12,8 @@ import torch
 from conftest import ENTITY_TYPES, RELATION_TYPES, TOY_ROWS, overfit, strip_scores
 from transformers import BertModel, pipeline
 
+from hf_jointie.training import ThresholdCalibration
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import run_joint_ie  # noqa: E402
 
@@ -228,7 +230,8 @@ class _ScoredSpans(torch.nn.Module):
                  "relations": []} for row in keep]
 
 
-def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_path):
+def _calibrate_scored_spans(tmp_path, **options) -> tuple[_ScoredSpans, ThresholdCalibration]:
+    """[`calibrate_thresholds`] for NER F1 of a fresh [`_ScoredSpans`] on three copies of row 0 (gold span 0)."""
     from datasets import Dataset
 
     from hf_jointie.training import JointIETrainer, JointIETrainingArguments, calibrate_thresholds
@@ -243,7 +246,11 @@ def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_
     args = JointIETrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True,
                                     remove_unused_columns=False, per_device_eval_batch_size=3)
     trainer = JointIETrainer(model=model, args=args, data_collator=collate)
-    result = calibrate_thresholds(trainer, Dataset.from_list(rows), metric="ner_f1")
+    return model, calibrate_thresholds(trainer, Dataset.from_list(rows), metric="ner_f1", **options)
+
+
+def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_path):
+    model, result = _calibrate_scored_spans(tmp_path)
     assert result.before == {"entity_threshold": 0.9, "forward_threshold": 0.0}
     assert result.score_before == 0.0 and result.score_after == 100.0
     # 0.4, 0.5 and 0.6 all score 100: the tie goes to the value nearest the planted 0.9
@@ -259,29 +266,14 @@ def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_
 
 def test_calibration_moves_a_threshold_only_for_more_than_the_minimum_gain(tmp_path):
     """A gain of at most `min_gain` points leaves the threshold where it was (dev noise); a larger one moves it."""
-    from datasets import Dataset
-
-    from hf_jointie.training import CALIBRATION_MIN_GAIN, JointIETrainer, JointIETrainingArguments, calibrate_thresholds
-
-    rows = [{"row": 0, "entities": [{"start": 0, "end": 1, "type": "Loc"}], "relations": []}] * 3
-
-    def collate(items):
-        return {"row": torch.tensor([item["row"] for item in items]), "references": [
-            {"entities": item["entities"], "relations": item["relations"]} for item in items]}
-
-    def calibrated(min_gain):
-        model = _ScoredSpans()
-        args = JointIETrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True,
-                                        remove_unused_columns=False, per_device_eval_batch_size=3)
-        trainer = JointIETrainer(model=model, args=args, data_collator=collate)
-        return calibrate_thresholds(trainer, Dataset.from_list(rows), metric="ner_f1", min_gain=min_gain)
+    from hf_jointie.training import CALIBRATION_MIN_GAIN
 
     assert CALIBRATION_MIN_GAIN > 0
     # the planted 0.9 scores 0, the best values 100: a gain of exactly 100 is not more than 100
-    kept = calibrated(100.0)
+    _, kept = _calibrate_scored_spans(tmp_path, min_gain=100.0)
     assert kept.after == kept.before and kept.score_after == kept.score_before == 0.0
     assert max(score for _, score in kept.curves["entity_threshold"]) == 100.0
-    moved = calibrated(99.9)
+    _, moved = _calibrate_scored_spans(tmp_path, min_gain=99.9)
     assert moved.after["entity_threshold"] == 0.6 and moved.score_after == 100.0
     assert "gain > 99.9" in moved.report()
 
