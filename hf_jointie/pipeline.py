@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, Pipeline
 from transformers.utils import logging
 
-from .data import encode_words, window_budget, window_spans, word_lengths
+from .data import encode_words, merge_windows, window_budget, window_spans, word_lengths
 
 #: Default word splitter: runs of word characters, and every other non-space character alone (the tokenization of
 #: CoNLL04, ADE and SciERC).
@@ -228,52 +228,32 @@ class JointIEPipeline(Pipeline):
             return self._forward(model_inputs, **forward_params)
 
     def postprocess(self, document: dict[str, Any]) -> dict[str, list]:
-        """Merge the window predictions of one input into one list of entities and relations (best score wins) and
-        express offsets in characters (text input) or tokens (pre-tokenized input)."""
-        best_entities: dict[tuple, dict] = {}
-        best_relations: dict[tuple, dict] = {}
-        for window in document["windows"]:
-            prediction, offset = window.get("prediction"), window["offset"]
-            if prediction is None:
-                continue
-            keys = []
-            for entity in prediction["entities"]:
-                fragments = [[s + offset, e + offset] for s, e in entity.get("fragments", [])]
-                key = (entity["start"] + offset, entity["end"] + offset, entity["type"], tuple(map(tuple, fragments)))
-                keys.append(key)
-                if key not in best_entities or entity["score"] > best_entities[key]["score"]:
-                    best_entities[key] = {"score": entity["score"], "fragments": fragments}
-            for relation in prediction["relations"]:
-                key = (keys[relation["head"]], keys[relation["tail"]], relation["type"])
-                if key not in best_relations or relation["score"] > best_relations[key]["score"]:
-                    best_relations[key] = {"score": relation["score"]}
-        ordered = sorted(best_entities, key=lambda key: key[:2] + (key[2],))
-        ids = {key: i for i, key in enumerate(ordered)}
-        entities = [self._entity(document, i, key, best_entities[key]) for i, key in enumerate(ordered)]
-        relations = [
-            {"head": ids[head], "tail": ids[tail], "type": label, "score": value["score"]}
-            for (head, tail, label), value in sorted(best_relations.items(), key=lambda item: (ids[item[0][0]], ids[item[0][1]], item[0][2]))
-        ]
-        return {"entities": entities, "relations": relations}
+        """Merge the window predictions of one input into one list of entities and relations with
+        [`~hf_jointie.data.merge_windows`] (the rule evaluation uses, so both score the same output) and express
+        offsets in characters (text input) or tokens (pre-tokenized input)."""
+        windows = [window for window in document["windows"] if window.get("prediction") is not None]
+        merged = merge_windows([window["prediction"] for window in windows], [window["offset"] for window in windows])
+        entities = [self._entity(document, i, entity) for i, entity in enumerate(merged["entities"])]
+        return {"entities": entities, "relations": merged["relations"]}
 
     @staticmethod
-    def _entity(document: dict[str, Any], entity_id: int, key: tuple, value: dict) -> dict[str, Any]:
-        start, end, label, _ = key
-        fragments = value["fragments"] or [[start, end]]
+    def _entity(document: dict[str, Any], entity_id: int, entity: dict[str, Any]) -> dict[str, Any]:
+        start, end, label, score = entity["start"], entity["end"], entity["type"], entity["score"]
+        fragments = entity.get("fragments") or [[start, end]]
         text, offsets, tokens = document["text"], document["offsets"], document["tokens"]
         if text is None:
-            entity = {"id": entity_id, "text": " ".join(" ".join(tokens[s:e]) for s, e in fragments), "type": label,
-                      "start": start, "end": end, "score": value["score"]}
+            output = {"id": entity_id, "text": " ".join(" ".join(tokens[s:e]) for s, e in fragments), "type": label,
+                      "start": start, "end": end, "score": score}
             if len(fragments) > 1:
-                entity["fragments"] = fragments
-            return entity
+                output["fragments"] = fragments
+            return output
         char_fragments = [[offsets[s][0], offsets[e - 1][1]] for s, e in fragments]
         char_start, char_end = char_fragments[0][0], char_fragments[-1][1]
-        entity = {"id": entity_id, "text": text[char_start:char_end], "type": label,
-                  "start": char_start, "end": char_end, "score": value["score"]}
+        output = {"id": entity_id, "text": text[char_start:char_end], "type": label,
+                  "start": char_start, "end": char_end, "score": score}
         if len(fragments) > 1:
-            entity["fragments"] = char_fragments
-        return entity
+            output["fragments"] = char_fragments
+        return output
 
 
 def _identity(item: Any) -> Any:

@@ -82,6 +82,32 @@ def test_long_text_is_windowed_not_truncated(ie):
     assert all(text[e["start"] : e["end"]] == e["text"] for e in result["entities"])
 
 
+def test_window_merge_is_the_evaluation_rule(ie):
+    # two windows (the second starts at word 2) disagree on scores and find two discontinuous entities with the same
+    # boundaries and type but different fragments; the pipeline must number entities exactly as `merge_windows` does,
+    # or a relation would point at the wrong one
+    from hf_jointie.data import merge_windows
+
+    first = {"entities": [{"start": 2, "end": 6, "type": "Loc", "score": 0.6, "fragments": [[2, 4], [5, 6]]},
+                          {"start": 4, "end": 5, "type": "Peop", "score": 0.7}],
+             "relations": [{"head": 1, "tail": 0, "type": "Live_In", "score": 0.5}]}
+    second = {"entities": [{"start": 0, "end": 4, "type": "Loc", "score": 0.9, "fragments": [[0, 1], [3, 4]]},
+                           {"start": 2, "end": 3, "type": "Peop", "score": 0.8}],
+              "relations": [{"head": 1, "tail": 0, "type": "Live_In", "score": 0.4}]}
+    tokens = "a b c d e f g".split()
+    document = {"text": None, "tokens": tokens, "offsets": None,
+                "windows": [{"offset": 0, "prediction": first}, {"offset": 2, "prediction": second},
+                            {"offset": 4, "prediction": None}]}
+    result = ie.postprocess(document)
+    merged = merge_windows([first, second], [0, 2])
+    assert [(e["start"], e["end"], e["type"], e.get("fragments"), e["score"]) for e in result["entities"]] == [
+        (e["start"], e["end"], e["type"], e.get("fragments"), e["score"]) for e in merged["entities"]]
+    assert result["relations"] == merged["relations"]
+    # fragments break the tie: [[2, 3], [5, 6]] (found second, in the second window) comes before [[2, 4], [5, 6]]
+    assert [e.get("fragments") for e in result["entities"]] == [[[2, 3], [5, 6]], [[2, 4], [5, 6]], None]
+    assert [(r["head"], r["tail"], r["score"]) for r in result["relations"]] == [(2, 0, 0.4), (2, 1, 0.5)]
+
+
 @pytest.mark.parametrize("bad, error, message", [
     ("", ValueError, "empty or whitespace-only"),
     ("   \n", ValueError, "empty or whitespace-only"),
