@@ -54,12 +54,14 @@ def aligned_items(model, cached) -> dict:
     vocab, slots = model.subword_vocab_size, model.config.max_entity_length + 3
     for batch, outputs, _ in cached:
         _, rows, starts, ranks = model.select_starts(outputs, batch)
+        if len(rows) == 0:  # no word opens an entity in this batch: nothing to align
+            continue
         positions = batch["word_index"][rows, starts]
         inputs = (model.tag_embeddings.weight[MASK] + model.start_embeddings(positions, ranks)).unsqueeze(1)
         states = model.run_decoder(inputs.expand(-1, slots, -1), outputs.encoder_hidden_states, outputs.memory_mask,
                                    rows).last_hidden_state
-        type_log_probs, mention_log_probs = model.candidate_log_probs(states, batch["input_ids"], outputs.memory_mask,
-                                                                      rows)
+        candidates = model.mention_candidates(batch["input_ids"], outputs.memory_mask)
+        type_log_probs, mention_log_probs = model.candidate_log_probs(states, candidates, rows)
         logits = model.token_logits(states)
         logits[..., vocab : vocab + EOS] = float("-inf")  # the mention slots' old range: subwords and `</s>`
         logits[..., vocab + EOS + 1 :] = float("-inf")

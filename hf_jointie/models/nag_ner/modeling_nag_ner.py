@@ -260,26 +260,33 @@ class NagNerModel(JointIEPreTrainedModel):
         weight = torch.cat([self.decoder.get_input_embeddings().weight, self.tag_embeddings.weight])
         return F.linear(self.lm_transform(states), weight, self.output_bias)
 
+    def mention_candidates(
+        self, input_ids: torch.Tensor, memory_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What a mention slot of each sentence may emit (module docstring), computed once per batch: the distinct
+        visible subwords (`batch x subwords`, a repeat of an earlier subword is not a second candidate), their output
+        embeddings (`batch x subwords x hidden`) and output biases (`batch x subwords`)."""
+        visible = memory_mask.bool()
+        later = torch.ones(visible.size(1), visible.size(1), dtype=torch.bool, device=visible.device).tril(-1)
+        repeated = ((input_ids.unsqueeze(2) == input_ids.unsqueeze(1)) & visible.unsqueeze(1) & later).any(2)
+        weight = self.decoder.get_input_embeddings().weight
+        return visible & ~repeated, F.embedding(input_ids, weight), self.output_bias[input_ids]
+
     def candidate_log_probs(
-        self, states: torch.Tensor, input_ids: torch.Tensor, memory_mask: torch.Tensor, rows: torch.Tensor
+        self, states: torch.Tensor, candidates: tuple[torch.Tensor, torch.Tensor, torch.Tensor], rows: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference output layer, the softmax restricted to what can align (module docstring): the type slot over `<O>`
-        and the types (`items x (1 + types)`), each mention slot over the distinct subwords of the item's sentence
-        followed by `</s>` (`items x (l_max + 1) x (subwords + 1)`, `-inf` at non-candidates). Log-probabilities."""
+        and the types (`items x (1 + types)`), each mention slot over its sentence's `candidates` (from
+        [`mention_candidates`]) followed by `</s>` (`items x (l_max + 1) x (subwords + 1)`, `-inf` at
+        non-candidates). Log-probabilities."""
         vocab, hidden = self.subword_vocab_size, self.lm_transform(states)
         type_logits = F.linear(
             hidden[:, 1], self.tag_embeddings.weight[NON_ENTITY:], self.output_bias[vocab + NON_ENTITY :]
         )
-        visible = memory_mask.bool()
-        later = torch.ones(visible.size(1), visible.size(1), dtype=torch.bool, device=visible.device).tril(-1)
-        repeated = ((input_ids.unsqueeze(2) == input_ids.unsqueeze(1)) & visible.unsqueeze(1) & later).any(2)
-        candidates = (visible & ~repeated)[rows]
-        weight = self.decoder.get_input_embeddings().weight
+        allowed, embeddings, biases = candidates
         mention = hidden[:, 2:]
-        subword_logits = torch.bmm(mention, F.embedding(input_ids, weight)[rows].transpose(1, 2))
-        subword_logits = (subword_logits + self.output_bias[input_ids][rows].unsqueeze(1)).masked_fill(
-            ~candidates.unsqueeze(1), float("-inf")
-        )
+        subword_logits = torch.bmm(mention, embeddings[rows].transpose(1, 2)) + biases[rows].unsqueeze(1)
+        subword_logits = subword_logits.masked_fill(~allowed[rows].unsqueeze(1), float("-inf"))
         eos_logits = mention @ self.tag_embeddings.weight[EOS] + self.output_bias[vocab + EOS]
         mention_logits = torch.cat([subword_logits, eos_logits.unsqueeze(-1)], dim=-1)
         return torch.log_softmax(type_logits, dim=-1), torch.log_softmax(mention_logits, dim=-1)
@@ -294,17 +301,18 @@ class NagNerModel(JointIEPreTrainedModel):
         ranks: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE, read by `candidate_log_probs`.
-        The items run in chunks of `_ITEM_CHUNK` against the memory projected once: each item gathers its sentence's
+        The items run in chunks of `_ITEM_CHUNK` against the memory projected (and the mention candidates found) once:
+        each item gathers its sentence's
         keys and values in every decoder layer, so one pass over all items of a batch whose start classifier fires
         at most words (an undertrained model) would hold gigabytes."""
         slots = self.config.max_entity_length + 3
         inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(positions, ranks)
         inputs = inputs.unsqueeze(1).expand(-1, slots, -1)
-        memory = self.project_memory(encoder_states)
+        memory, candidates = self.project_memory(encoder_states), self.mention_candidates(input_ids, memory_mask)
         type_log_probs, mention_log_probs = [], []
         for chunk in torch.arange(len(rows), device=rows.device).split(_ITEM_CHUNK):
             states = self.run_decoder(inputs[chunk], encoder_states, memory_mask, rows[chunk], memory).last_hidden_state
-            types, mentions = self.candidate_log_probs(states, input_ids, memory_mask, rows[chunk])
+            types, mentions = self.candidate_log_probs(states, candidates, rows[chunk])
             type_log_probs.append(types)
             mention_log_probs.append(mentions)
         return torch.cat(type_log_probs), torch.cat(mention_log_probs)
