@@ -191,15 +191,22 @@ def gather_words(hidden: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor
     return hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
 
 
+def rank_within_rows(rows: torch.Tensor, num_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For flat items with `rows` sorted ascending (as `nonzero()` returns them): the item count of each row (at least
+    `num_rows` entries), the flat index of each row's first item, and each item's rank within its row."""
+    counts = torch.bincount(rows, minlength=num_rows)
+    row_start = counts.cumsum(0) - counts
+    return counts, row_start, torch.arange(len(rows), device=rows.device) - row_start[rows]
+
+
 def pad_by_row(rows: torch.Tensor, num_rows: int, *values: torch.Tensor, fill: int | float = -1):
     """Scatter flat items (`rows` sorted ascending, as `nonzero()` returns them) into padded per-row tensors.
 
     Returns `(mask, *padded)` where `mask` is `num_rows x max_items` and each padded tensor is
     `num_rows x max_items x ...`. The slot of an item is its rank within its row.
     """
-    counts = torch.bincount(rows, minlength=num_rows)
+    counts, _, slots = rank_within_rows(rows, num_rows)
     width = int(counts.max()) if rows.numel() else 0
-    slots = torch.arange(rows.numel(), device=rows.device) - (counts.cumsum(0) - counts)[rows]
     mask = torch.zeros(num_rows, width, dtype=torch.bool, device=rows.device)
     mask[rows, slots] = True
     padded = []
@@ -217,9 +224,7 @@ def pairs_within_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
     Returns `(first, second, rank, reverse)`: the item indices of each pair, each item's rank within its row (its
     number in the row's predictions), and for each pair the index of the pair `(j, i)`.
     """
-    counts = torch.bincount(rows)
-    row_start = counts.cumsum(0) - counts
-    rank = torch.arange(len(rows), device=rows.device) - row_start[rows]
+    counts, row_start, rank = rank_within_rows(rows)
     partners = counts[rows]
     pair_start = partners.cumsum(0) - partners
     first = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), partners)

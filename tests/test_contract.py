@@ -122,6 +122,18 @@ def test_best_of_overlapping_keeps_what_no_stronger_overlapping_span_of_its_row_
     assert best_of_overlapping(*(torch.zeros(0, dtype=torch.long),) * 3, torch.zeros(0)).tolist() == []
 
 
+def test_rank_within_rows_and_pad_by_row_number_items_per_row():
+    from hf_jointie.modeling_utils import pad_by_row, rank_within_rows
+
+    rows = torch.tensor([0, 0, 2, 2, 2, 5])
+    counts, row_start, rank = rank_within_rows(rows, num_rows=7)
+    assert counts.tolist() == [2, 0, 3, 0, 0, 1, 0] and row_start.tolist()[:6] == [0, 2, 2, 5, 5, 5]
+    assert rank.tolist() == [0, 1, 0, 1, 2, 0]
+    mask, padded = pad_by_row(rows, 7, torch.arange(10, 16))
+    assert mask.sum(1).tolist() == counts.tolist()
+    assert padded[2].tolist() == [12, 13, 14] and padded[5].tolist() == [15, -1, -1] and padded[1].tolist() == [-1] * 3
+
+
 def test_pairs_within_rows_lists_every_ordered_pair_of_a_row_and_its_reverse():
     from hf_jointie.modeling_utils import pairs_within_rows
 

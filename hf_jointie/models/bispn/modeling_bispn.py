@@ -91,7 +91,13 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from transformers import initialization as init
 
-from ...modeling_utils import JointIEPreTrainedModel, assemble_predictions, best_of_overlapping, gather_words
+from ...modeling_utils import (
+    JointIEPreTrainedModel,
+    assemble_predictions,
+    best_of_overlapping,
+    gather_words,
+    rank_within_rows,
+)
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_bispn import BispnConfig, _encoder_attribute
 from .layers_bispn import (
@@ -551,8 +557,7 @@ class BispnModel(JointIEPreTrainedModel):
             return assemble_predictions(config, num_rows, entities)
 
         # consistency: a triple's arguments must be entities of the set (numbered within their row)
-        counts = torch.bincount(rows, minlength=num_rows)
-        number_in_row = torch.arange(len(keys), device=keys.device) - (counts.cumsum(0) - counts)[rows]
+        counts, _, number_in_row = rank_within_rows(rows, num_rows)
         position = torch.searchsorted(keys, argument_keys).clamp(max=max(len(keys) - 1, 0))
         found = keys[position] == argument_keys if len(keys) else torch.zeros_like(argument_keys, dtype=torch.bool)
         argument_number = number_in_row[position] if len(keys) else argument_keys
