@@ -272,3 +272,31 @@ def test_early_fusion_trains_on_windows_of_long_documents(tokenizer, tiny_bert_c
     loss = CascadeSrnModel(config).train()(**batch).loss
     loss.backward()
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("frozen_epochs, backbone_moves", [(0.5, True), (5.0, False)])
+def test_two_process_training_freezes_and_unfreezes_the_backbone(tmp_path, backbone_and_data, frozen_epochs,
+                                                                 backbone_moves):
+    # BiSPN's encoder freeze (FreezeBackboneCallback) flips `requires_grad` after DistributedDataParallel has wrapped
+    # the model: both processes must go on training (no reducer waiting for frozen gradients), and the backbone must
+    # stay exactly as loaded while frozen
+    backbone, data = backbone_and_data
+    output = tmp_path / "out"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT)]
+    result = run(launch + [
+        "--model_type", "bispn", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(output),
+        "--report_to", "none", "--seed", "0", "--disable_tqdm", "true", "--use_cpu", "--do_train",
+        "--max_steps", "6", "--save_strategy", "no", "--per_device_train_batch_size", "2", "--learning_rate", "1e-3",
+        "--config_overrides", json.dumps({"freeze_backbone_epochs": frozen_epochs, "num_entity_queries": 4,
+                                          "num_relation_queries": 4}),
+    ], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 6 steps of 2 x 2 rows are 24 rows: 1.2 epochs of the 20 training rows, so 0.5 unfreezes at step 3
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 6
+    start, trained = load_file(backbone / "model.safetensors"), load_file(output / "model.safetensors")
+    backbone_keys = [key for key in trained if key.startswith("encoder.") and key[len("encoder."):] in start]
+    assert backbone_keys
+    moved = [key for key in backbone_keys if not torch.equal(trained[key], start[key[len("encoder."):]])]
+    assert bool(moved) == backbone_moves, moved[:3]
+    assert any(not key.startswith("encoder.") for key in trained)
