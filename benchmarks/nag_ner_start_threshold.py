@@ -5,7 +5,9 @@ The encoder and the start classifier run once per batch; every tau_s of the grid
 Printed: dev precision / recall / F1 per tau_s, the tau_s with the best dev F1, and test scores at tau_s = the
 checkpoint's value and at the dev-best one. Also printed, at the checkpoint's tau_s on dev: how many generated items
 align to words with the candidate softmax of `decode` and how many would with an argmax over the whole output
-vocabulary (the softmax the model trains with), i.e. the near misses the restriction recovers.
+vocabulary (the softmax the model trains with), i.e. the near misses the restriction recovers. Last, on test, which
+stage loses the entities: the start classifier's word-level precision / recall, and the decoder's scores when it is
+given the gold start words and counts.
 
     python benchmarks/nag_ner_start_threshold.py --model out/nag_ner-conll04 --dataset_dir ../shared/data/conll04
 """
@@ -46,6 +48,48 @@ def scores(model, cached, tau: float) -> dict:
         references += gold
     metrics = compute_joint_ie_metrics(predictions, references, model.config.entity_types, [])
     return {key: round(metrics[f"ner_{key}"], 2) for key in ("precision", "recall", "f1")}
+
+
+def gold_counts(model, batch, gold) -> torch.Tensor:
+    """`batch x words`: how many gold entities start at each word (at most `O_max`, what the classifier can say)."""
+    counts = torch.zeros_like(batch["word_mask"], dtype=torch.long)
+    for row, reference in enumerate(gold):
+        for entity in reference["entities"]:
+            counts[row, entity["start"]] += 1
+    return counts.clamp(max=model.config.max_entities_per_start)
+
+
+def stages(model, cached) -> dict:
+    """Which stage loses the entities, at the checkpoint's tau_s: the start classifier (its word-level precision and
+    recall of "an entity starts here", and of the count there) and the decoder alone (the items are the gold
+    `(start word, rank)` pairs instead of the classifier's: NER precision / recall / F1 with perfect starts)."""
+    words = {"gold": 0, "predicted": 0, "correct": 0, "correct_count": 0}
+    predictions, references = [], []
+    for batch, outputs, gold in cached:
+        counts = gold_counts(model, batch, gold)
+        _, rows, starts, _ = model.select_starts(outputs, batch)
+        predicted = torch.zeros_like(counts).index_put_((rows, starts), torch.ones_like(rows), accumulate=True)
+        words["gold"] += int((counts > 0).sum())
+        words["predicted"] += int((predicted > 0).sum())
+        words["correct"] += int(((counts > 0) & (predicted > 0)).sum())
+        words["correct_count"] += int(((counts > 0) & (predicted == counts)).sum())
+        rows, starts, ranks = model.items_from_counts(counts)
+        references += gold
+        if len(rows) == 0:
+            predictions += [{"entities": [], "relations": []} for _ in gold]
+            continue
+        type_log_probs, mention_log_probs = model.generate_parallel(
+            outputs.encoder_hidden_states, outputs.memory_mask, batch["input_ids"], rows,
+            batch["word_index"][rows, starts], ranks,
+        )
+        predictions += model.entities_from_generation(batch, torch.ones(len(rows)), rows, starts, type_log_probs,
+                                                      mention_log_probs)
+    metrics = compute_joint_ie_metrics(predictions, references, model.config.entity_types, [])
+    return {
+        "start_words": {**words, "precision": round(100 * words["correct"] / max(words["predicted"], 1), 2),
+                        "recall": round(100 * words["correct"] / max(words["gold"], 1), 2)},
+        "decoder_with_gold_starts": {key: round(metrics[f"ner_{key}"], 2) for key in ("precision", "recall", "f1")},
+    }
 
 
 def aligned_items(model, cached) -> dict:
@@ -109,6 +153,7 @@ def main() -> None:
             "model": str(args.model), "dev_curve": {str(tau): value for tau, value in curve.items()},
             "dev_best_tau_s": best, f"test_at_tau_s_{trained_tau}": scores(model, test, trained_tau),
             f"test_at_tau_s_{best}": scores(model, test, best), f"dev_alignment_at_tau_s_{trained_tau}": alignment,
+            f"test_stages_at_tau_s_{trained_tau}": stages(model, test),
         }
     print(json.dumps(result, indent=2))
 

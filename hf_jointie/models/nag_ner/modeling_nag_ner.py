@@ -451,13 +451,18 @@ class NagNerModel(JointIEPreTrainedModel):
         tau = self.config.start_threshold if threshold is None else 1.0 - threshold
         probs = torch.softmax(outputs.count_logits.float(), dim=-1)
         selected = (probs[..., 0] < tau) & batch["word_mask"].bool()
-        counts = torch.where(selected, probs[..., 1:].argmax(-1) + 1, 0)
-        rows, starts = selected.nonzero(as_tuple=True)
+        rows, starts, ranks = self.items_from_counts(torch.where(selected, probs[..., 1:].argmax(-1) + 1, 0))
+        return 1.0 - probs[rows, starts, 0], rows, starts, ranks
+
+    @staticmethod
+    def items_from_counts(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The items `(rows, start words, ranks)` for `batch x words` entity counts: `counts[b, j]` items start at
+        word `j` of sentence `b`, ranked `0 ... counts[b, j] - 1` (the NEPE index)."""
+        rows, starts = counts.nonzero(as_tuple=True)
         repeats = counts[rows, starts]
         first = torch.repeat_interleave(repeats.cumsum(0) - repeats, repeats)
         ranks = torch.arange(len(first), device=first.device) - first
-        rows, starts = rows.repeat_interleave(repeats), starts.repeat_interleave(repeats)
-        return 1.0 - probs[rows, starts, 0], rows, starts, ranks
+        return rows.repeat_interleave(repeats), starts.repeat_interleave(repeats), ranks
 
     def entities_from_generation(
         self,
