@@ -264,12 +264,16 @@ class JointIETrainer(Trainer):
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def predict_dataset(self, dataset: Dataset) -> tuple[list[JointIEPrediction], list[dict], float | None]:
-        """Decode `dataset` batch by batch; returns predictions, the matching reference rows and the mean loss (None
-        when `compute_eval_loss` is off: the model then sees no labels)."""
+        """Decode `dataset` batch by batch; returns predictions, the matching reference rows and the loss per model
+        input row over every process's shard (None when `compute_eval_loss` is off: the model then sees no labels).
+
+        Each reference row carries its batch's share of the loss (as `Trainer` repeats a batch's loss per sample), so
+        the rows `accelerate` repeats to even out the last batch across processes drop out of the loss with their
+        predictions."""
         model = self.accelerator.unwrap_model(self.model)
         model.eval()
         with_loss = getattr(self.args, "compute_eval_loss", False)
-        predictions, references, losses = [], [], []
+        predictions, references, loss_sum, loss_rows = [], [], 0.0, 0.0
         with torch.inference_mode():
             for batch in self.get_eval_dataloader(dataset):
                 batch = self._prepare_inputs(batch)
@@ -279,12 +283,19 @@ class JointIETrainer(Trainer):
                     batch = {key: value for key, value in batch.items() if key not in LABEL_KEYS}
                 outputs = model(**batch)
                 decoded = merge_batch_windows(model.decode(outputs, batch), windows, len(rows))
-                gathered = self.accelerator.gather_for_metrics(list(zip(decoded, rows)), use_gather_object=True)
-                predictions.extend(prediction for prediction, _ in gathered)
-                references.extend(reference for _, reference in gathered)
-                if with_loss:
-                    losses.append(float(outputs.loss))
-        return predictions, references, sum(losses) / len(losses) if losses else None
+                share = None
+                if with_loss:  # the model's loss is a mean over its input rows (windows)
+                    size = len(batch["input_ids"])
+                    share = (float(outputs.loss) * size / len(rows), size / len(rows))
+                gathered = self.accelerator.gather_for_metrics(
+                    [(prediction, row, share) for prediction, row in zip(decoded, rows)], use_gather_object=True
+                )
+                for prediction, reference, row_share in gathered:
+                    predictions.append(prediction)
+                    references.append(reference)
+                    if row_share is not None:
+                        loss_sum, loss_rows = loss_sum + row_share[0], loss_rows + row_share[1]
+        return predictions, references, loss_sum / loss_rows if loss_rows else None
 
     def evaluate(self, eval_dataset: Dataset | None = None, ignore_keys=None, metric_key_prefix: str = "eval"):
         dataset = self.eval_dataset if eval_dataset is None else eval_dataset
