@@ -425,6 +425,33 @@ def test_object_module_runs_only_for_subjects_that_are_predicted_entities(tokeni
     assert sum(calls) == sum(spans_per_row)
 
 
+def test_spans_map_to_the_best_scoring_predicted_entity_of_their_sentence():
+    # subjects and objects become relations between predicted entities: span [s, e) of sentence r maps to the number
+    # (within r) of the best-scoring entity with that span, ties to the lower number, -1 when there is none
+    from hf_jointie.models.cascade_srn.modeling_cascade_srn import _entity_number
+
+    generator = torch.Generator().manual_seed(0)
+    num_rows, num_words = 4, 5
+    rows = torch.randint(0, num_rows, (60,), generator=generator).sort().values
+    starts = torch.randint(0, num_words, (60,), generator=generator)
+    ends = (starts + torch.randint(1, 3, (60,), generator=generator)).clamp(max=num_words)
+    scores = torch.randint(0, 4, (60,), generator=generator).float() / 4  # many ties
+    entities = {"row": rows, "start": starts, "end": ends, "score": scores}
+    query_rows = torch.randint(0, num_rows, (200,), generator=generator)
+    query_starts = torch.randint(0, num_words, (200,), generator=generator)
+    query_ends = (query_starts + torch.randint(1, 4, (200,), generator=generator)).clamp(max=num_words)
+    expected = []
+    for r, s, e in zip(query_rows.tolist(), query_starts.tolist(), query_ends.tolist()):
+        in_row = [i for i in range(60) if rows[i] == r]
+        same = [(-scores[i].item(), n) for n, i in enumerate(in_row) if starts[i] == s and ends[i] == e]
+        expected.append(min(same)[1] if same else -1)
+    found = _entity_number(entities, num_words, query_rows, query_starts, query_ends)
+    assert found.tolist() == expected
+    assert 0 < sum(value >= 0 for value in expected) < 200
+    empty = {key: value[:0] for key, value in entities.items()}
+    assert _entity_number(empty, num_words, query_rows, query_starts, query_ends).tolist() == [-1] * 200
+
+
 @pytest.mark.parametrize("fusion", ["early", "late"])
 def test_subjects_one_by_one_and_batched_decode_the_same(tokenizer, tiny_bert_config, fusion):
     one, batched = _decode_before_and_after(tokenizer, tiny_bert_config, "subject_batching", "batched",
