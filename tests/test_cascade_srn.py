@@ -452,8 +452,13 @@ def test_spans_map_to_the_best_scoring_predicted_entity_of_their_sentence():
     assert _entity_number(empty, num_words, query_rows, query_starts, query_ends).tolist() == [-1] * 200
 
 
+@pytest.mark.parametrize("chunk", [256, 3])
 @pytest.mark.parametrize("fusion", ["early", "late"])
-def test_subjects_one_by_one_and_batched_decode_the_same(tokenizer, tiny_bert_config, fusion):
+def test_subjects_one_by_one_and_batched_decode_the_same(tokenizer, tiny_bert_config, fusion, chunk, monkeypatch):
+    # batched: all subjects of the batch together, in chunks of `_SUBJECT_CHUNK` (3: many chunks, one cut inside a row)
+    from hf_jointie.models.cascade_srn import modeling_cascade_srn
+
+    monkeypatch.setattr(modeling_cascade_srn, "_SUBJECT_CHUNK", chunk)
     one, batched = _decode_before_and_after(tokenizer, tiny_bert_config, "subject_batching", "batched",
                                             fusion=fusion, subject_batching="one_by_one", max_span_width=2)
     assert any(p["relations"] for p in one)

@@ -29,8 +29,9 @@ Recurrent Network" (`../shared/papers/cascade_srn.txt`).
   on `[h_i, h_j]` (Eq. 13). Appendix B: binary cross-entropy losses (Eq. 14), weighted sum (Eq. 15); SE and SOE are
   trained on gold entities, every gold entity being a candidate subject for SOE; inference runs EE -> SE -> SOE on
   predictions, the object module "for these predicted subjects one by one" (`subject_batching="one_by_one"`, the
-  early-fusion default: one encoder pass per subject, what the paper's Table 4 times) or all subjects of a batch in
-  one pass (`"batched"`, the late-fusion default; the same predictions up to float rounding).
+  early-fusion default: one encoder pass per subject, what the paper's Table 4 times) or the subjects of a batch
+  together, in chunks of `_SUBJECT_CHUNK` (`"batched"`, the late-fusion default; the same predictions up to float
+  rounding).
 
 Choices where the paper is vague, and why:
 
@@ -117,6 +118,10 @@ from ...modeling_utils import (
 from ...outputs import JointIEOutput, JointIEPrediction
 from .configuration_cascade_srn import CascadeSrnConfig
 from .srn import SelectionRecurrentNetwork, reverse_words
+
+#: Subjects per object-module pass when `subject_batching="batched"`: an undertrained model, or a calibration sweep at
+#: threshold 0, predicts thousands of subjects per batch, and one pass over a SciERC batch of them asked for 8 GB.
+_SUBJECT_CHUNK = 256
 
 #: The SRN representations each module reads (Eq. 11).
 ENTITY_PARTS, SUBJECT_PARTS, OBJECT_PARTS = [0, 3, 4, 6], [1, 3, 5, 6], [2, 4, 5, 6]
@@ -510,7 +515,7 @@ class CascadeSrnModel(JointIEPreTrainedModel):
     ) -> list[JointIEPrediction]:
         """The inference cascade (Appendix B): entities from the entity module; subjects from the subject module given
         those entities; objects from the object module for the subjects that are predicted entities (the others
-        could not give a relation), one by one or all at once (`config.subject_batching`). `threshold`,
+        could not give a relation), one by one or together in chunks of `_SUBJECT_CHUNK` (`config.subject_batching`). `threshold`,
         `subject_threshold` and `relation_threshold` override `config.entity_threshold`, `config.subject_threshold`
         and `config.relation_threshold`; `config.nested=False` keeps the best of overlapping entities and subjects."""
         config = self.config
@@ -541,16 +546,15 @@ class CascadeSrnModel(JointIEPreTrainedModel):
         heads, subject_scores = heads[keep], subject_scores[keep]
         relations = None
         if len(subject_rows):
-            groups = [slice(None)]
-            if config.subject_batching == "one_by_one":
-                groups = [slice(index, index + 1) for index in range(len(subject_rows))]
+            step = 1 if config.subject_batching == "one_by_one" else _SUBJECT_CHUNK
+            groups = [slice(index, index + step) for index in range(0, len(subject_rows), step)]
             found = []
             for group in groups:
                 logits = self.object_logits(
                     batch, outputs.srn_states, prior, subject_rows[group], subject_starts[group], subject_ends[group]
                 )
                 subject, *objects = decode_spans(logits, word_mask[subject_rows[group]], relation_threshold, width)
-                found.append((subject + (group.start or 0), *objects))
+                found.append((subject + group.start, *objects))
             subject, object_starts, object_ends, labels, object_scores = (torch.cat(part) for part in zip(*found))
             row = subject_rows[subject]
             tails = _entity_number(entities, num_words, row, object_starts, object_ends)
