@@ -50,6 +50,9 @@ class JointIEConfig(PreTrainedConfig):
     predicts_relations = True
     #: Architectures that also work as plain NER models (ITER on GENIA or CoNLL03) set this to False.
     requires_relation_types = True
+    #: Whether dev calibration (`hf_jointie.training.calibrate_thresholds`) may try a threshold of 0. Architectures
+    #: whose threshold 0 accepts every candidate span (Cascade-SRN) set this to False.
+    calibrate_at_zero = True
 
     encoder_config: PreTrainedConfig | dict | None = None
     entity_types: list[str] | None = None

@@ -494,7 +494,7 @@ def calibrate_thresholds(
     trainer: JointIETrainer,
     dataset: Dataset,
     metric: str | None = None,
-    grid: Sequence[float] = CALIBRATION_GRID,
+    grid: Sequence[float] | None = None,
     rounds: int = 1,
     split: str | None = None,
     min_gain: float = CALIBRATION_MIN_GAIN,
@@ -509,10 +509,13 @@ def calibrate_thresholds(
     `_CachedForward.covering_value`), or else by a forward per value. A value moves only when it scores more than
     `min_gain` points (of the metric, in percent) higher ([`CALIBRATION_MIN_GAIN`]: smaller dev gains are noise);
     among the values that score best, the one closest to the current value wins. `metric` defaults to
-    [`selection_metric`] of `metric_for_best_model`.
+    [`selection_metric`] of `metric_for_best_model`; `grid` to [`CALIBRATION_GRID`], without 0 for configs that set
+    `calibrate_at_zero = False`.
     """
     model = trainer.accelerator.unwrap_model(trainer.model)
     config = model.config
+    if grid is None:
+        grid = [value for value in CALIBRATION_GRID if value > 0 or getattr(config, "calibrate_at_zero", True)]
     metric = selection_metric(config, metric or trainer.args.metric_for_best_model)
     names = threshold_names(config)
     model.eval()

@@ -264,6 +264,20 @@ def test_calibration_runs_the_forward_once_for_thresholds_only_decode_reads(tmp_
     assert model.forward_calls == 2 * 2 + values + 1 + (values - 1)
 
 
+def test_calibration_tries_zero_only_where_the_config_allows_it(tmp_path, monkeypatch):
+    # Cascade-SRN's threshold 0 accepts every span (and, nested, every pair of them): its calibration starts above 0
+    from hf_jointie import CascadeSrnConfig, IterConfig
+
+    assert CascadeSrnConfig.calibrate_at_zero is False and IterConfig.calibrate_at_zero is True
+    _, default = _calibrate_scored_spans(tmp_path)
+    assert 0.0 in dict(default.curves["entity_threshold"])
+    monkeypatch.setattr(_ScoredSpans.Config, "calibrate_at_zero", False, raising=False)
+    _, positive = _calibrate_scored_spans(tmp_path)
+    values = [value for value, _ in positive.curves["entity_threshold"]]
+    assert values[0] == 0.05 and 0.0 not in values
+    assert positive.after == default.after
+
+
 def test_calibration_moves_a_threshold_only_for_more_than_the_minimum_gain(tmp_path):
     """A gain of at most `min_gain` points leaves the threshold where it was (dev noise); a larger one moves it."""
     from hf_jointie.training import CALIBRATION_MIN_GAIN

@@ -91,6 +91,11 @@ class CascadeSrnConfig(JointIEConfig):
         "num_train_epochs": 8,
     }
 
+    #: A threshold of 0 makes every span of every label an entity (a sigmoid score is never 0), and with nested
+    #: decoding every pair of them a relation: the SciERC dev calibration of a trained late-fusion model ran out of
+    #: memory there. Calibration starts at the grid's smallest positive value.
+    calibrate_at_zero = False
+
     fusion: str = "early"
     srn_hidden_size: int | None = None
     type_embedding_size: int = 64
