@@ -62,9 +62,10 @@ class CascadeSrnConfig(JointIEConfig):
             the original sentence and the object module sees only the subject markers.
         subject_batching (`str`, *optional*):
             `"one_by_one"` runs the object module once per predicted subject at inference, as Appendix B does (and
-            what the paper's Table 4 speed compares); `"batched"` runs the subjects of all sentences of a batch together,
-            in passes of up to 256 subjects (the same predictions, up to float rounding). Defaults to `"one_by_one"` for early fusion and
-            `"batched"` for late fusion, whose object module is a few matrix products.
+            what the paper's Table 4 speed compares); `"batched"` runs the subjects of all sentences of a batch
+            together, in passes of up to 256 subjects (the same predictions, up to float rounding). Defaults to
+            `"one_by_one"` for early fusion and `"batched"` for late fusion, whose object module is a few matrix
+            products.
         train_subjects (`str`, *optional*, defaults to `"entities"`):
             Candidate subjects the object module is trained on (Appendix B, Table 2 "Training strategy"):
             `"entities"` uses every gold entity (the paper's default, against exposure bias), `"subjects"` only the

@@ -515,8 +515,8 @@ class CascadeSrnModel(JointIEPreTrainedModel):
     ) -> list[JointIEPrediction]:
         """The inference cascade (Appendix B): entities from the entity module; subjects from the subject module given
         those entities; objects from the object module for the subjects that are predicted entities (the others
-        could not give a relation), one by one or together in chunks of `_SUBJECT_CHUNK` (`config.subject_batching`). `threshold`,
-        `subject_threshold` and `relation_threshold` override `config.entity_threshold`, `config.subject_threshold`
+        could not give a relation), one by one or together in chunks of `_SUBJECT_CHUNK` (`config.subject_batching`).
+        `threshold`, `subject_threshold` and `relation_threshold` override `config.entity_threshold`, `config.subject_threshold`
         and `config.relation_threshold`; `config.nested=False` keeps the best of overlapping entities and subjects."""
         config = self.config
         entity_threshold = config.entity_threshold if threshold is None else threshold

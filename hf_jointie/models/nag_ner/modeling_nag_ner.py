@@ -302,9 +302,8 @@ class NagNerModel(JointIEPreTrainedModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE, read by `candidate_log_probs`.
         The items run in chunks of `_ITEM_CHUNK` against the memory projected (and the mention candidates found) once:
-        each item gathers its sentence's
-        keys and values in every decoder layer, so one pass over all items of a batch whose start classifier fires
-        at most words (an undertrained model) would hold gigabytes."""
+        each item gathers its sentence's keys and values in every decoder layer, so one pass over all items of a batch
+        whose start classifier fires at most words (an undertrained model) would hold gigabytes."""
         slots = self.config.max_entity_length + 3
         inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(positions, ranks)
         inputs = inputs.unsqueeze(1).expand(-1, slots, -1)
