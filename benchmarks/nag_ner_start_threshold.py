@@ -24,7 +24,7 @@ from transformers import AutoModel, AutoTokenizer
 import hf_jointie  # noqa: F401  (registers nag_ner)
 from hf_jointie.data import load_jointie_dataset
 from hf_jointie.metrics import compute_joint_ie_metrics
-from hf_jointie.models.nag_ner.modeling_nag_ner import EOS, MASK, NON_ENTITY
+from hf_jointie.models.nag_ner.modeling_nag_ner import EOS
 from hf_jointie.training import JointIEDataCollator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,15 +95,13 @@ def stages(model, cached) -> dict:
 def aligned_items(model, cached) -> dict:
     """Items that align with the candidate softmax vs with a whole-vocabulary argmax (same decoder states)."""
     restricted = full = total = 0
-    vocab, slots = model.subword_vocab_size, model.config.max_entity_length + 3
+    vocab = model.subword_vocab_size
     for batch, outputs, _ in cached:
         _, rows, starts, ranks = model.select_starts(outputs, batch)
         if len(rows) == 0:  # no word opens an entity in this batch: nothing to align
             continue
-        positions = batch["word_index"][rows, starts]
-        inputs = (model.tag_embeddings.weight[MASK] + model.start_embeddings(positions, ranks)).unsqueeze(1)
-        states = model.run_decoder(inputs.expand(-1, slots, -1), outputs.encoder_hidden_states, outputs.memory_mask,
-                                   rows).last_hidden_state
+        inputs = model.decoder_inputs(batch["word_index"][rows, starts], ranks)
+        states = model.run_decoder(inputs, outputs.encoder_hidden_states, outputs.memory_mask, rows).last_hidden_state
         candidates = model.mention_candidates(batch["input_ids"], outputs.memory_mask)
         type_log_probs, mention_log_probs = model.candidate_log_probs(states, candidates, rows)
         logits = model.token_logits(states)

@@ -209,6 +209,12 @@ class NagNerModel(JointIEPreTrainedModel):
             return self.tag_embeddings.weight.new_zeros(len(positions), self.tag_embeddings.embedding_dim)
         return self.encoder.embeddings.position_embeddings(positions) + self.nepe(ranks)
 
+    def decoder_inputs(self, positions: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+        """The decoder input of items starting at subword `positions` as the `ranks`-th entity, in training and at
+        inference alike: `l_max + 3` mask tokens plus WSPE/NEPE (`items x (l_max + 3) x hidden`, an expanded view)."""
+        inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(positions, ranks)
+        return inputs.unsqueeze(1).expand(-1, self.config.max_entity_length + 3, -1)
+
     def project_memory(self, encoder_states: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Every decoder layer's cross-attention keys and values of the `batch x subwords x hidden` memory, projected
         once per sentence (`batch x heads x subwords x head_size` each)."""
@@ -300,13 +306,11 @@ class NagNerModel(JointIEPreTrainedModel):
         positions: torch.Tensor,
         ranks: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One NAG decoder pass for all items: `l_max + 3` mask tokens plus WSPE/NEPE, read by `candidate_log_probs`.
+        """One NAG decoder pass for all items ([`decoder_inputs`]), read by `candidate_log_probs`.
         The items run in chunks of `_ITEM_CHUNK` against the memory projected (and the mention candidates found) once:
         each item gathers its sentence's keys and values in every decoder layer, so one pass over all items of a batch
         whose start classifier fires at most words (an undertrained model) would hold gigabytes."""
-        slots = self.config.max_entity_length + 3
-        inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(positions, ranks)
-        inputs = inputs.unsqueeze(1).expand(-1, slots, -1)
+        inputs = self.decoder_inputs(positions, ranks)
         memory, candidates = self.project_memory(encoder_states), self.mention_candidates(input_ids, memory_mask)
         type_log_probs, mention_log_probs = [], []
         for chunk in torch.arange(len(rows), device=rows.device).split(_ITEM_CHUNK):
@@ -346,8 +350,7 @@ class NagNerModel(JointIEPreTrainedModel):
             input_ids, attention_mask, word_index, word_mask, entity_labels, entity_fragments
         )
         output.count_loss = F.cross_entropy(count_logits[word_mask], counts[word_mask])
-        inputs = self.tag_embeddings.weight[MASK] + self.start_embeddings(word_index[rows, starts], ranks)
-        inputs = inputs.unsqueeze(1).expand(-1, targets.size(1), -1)
+        inputs = self.decoder_inputs(word_index[rows, starts], ranks)
         states = self.run_decoder(inputs, encoder_states, memory_mask, rows).last_hidden_state
         scored = targets != IGNORE
         output.generation_logits = self.token_logits(states[scored])
