@@ -34,6 +34,12 @@ from test_training import backbone_and_data  # noqa: E402,F401  (the tiny backbo
 #: A window of 24 subwords (22 for words): every document below needs two or more.
 WINDOW = 24
 
+#: `accelerate launch` of the example script as two processes. `--cpu --num_processes 2` starts ONE process unless MPI
+#: is set up; `--multi_gpu` starts two through torchrun, and the script's `--use_cpu` makes them CPU processes over
+#: gloo, on machines with GPUs too.
+LAUNCH_TWO_PROCESSES = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT)]
+
 
 def concatenate(rows, name):
     """One document made of several sentences of the schema (offsets and relation indices shifted)."""
@@ -234,13 +240,9 @@ def test_two_process_training_and_evaluation_match_one_process(tmp_path, workspa
     model.save_pretrained(start)
     tokenizer.save_pretrained(start)
     two = tmp_path / "two"
-    # `accelerate launch --cpu --num_processes 2` starts ONE process unless MPI is set up; `--multi_gpu` starts two
-    # through torchrun, and the script's `--use_cpu` makes them CPU processes over gloo, on machines with GPUs too
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT)]
     common = ["--model_type", "iter", "--model_name_or_path", str(start), "--dataset_dir", str(data),
               "--report_to", "none", "--disable_tqdm", "true", "--use_cpu"]
-    result = run(launch + common + [
+    result = run(LAUNCH_TWO_PROCESSES + common + [
         "--output_dir", str(two), "--do_train", "--do_eval", "--max_steps", "4", "--save_strategy", "no",
         "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "2", "--learning_rate", "1e-5",
         "--compute_eval_loss", "true",
@@ -286,9 +288,7 @@ def test_two_process_training_freezes_and_unfreezes_the_backbone(tmp_path, backb
     # stay exactly as loaded while frozen
     backbone, data = backbone_and_data
     output = tmp_path / "out"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT)]
-    result = run(launch + [
+    result = run(LAUNCH_TWO_PROCESSES + [
         "--model_type", "bispn", "--backbone", str(backbone), "--dataset_dir", str(data), "--output_dir", str(output),
         "--report_to", "none", "--seed", "0", "--disable_tqdm", "true", "--use_cpu", "--do_train",
         "--max_steps", "6", "--save_strategy", "no", "--per_device_train_batch_size", "2", "--learning_rate", "1e-3",
