@@ -17,8 +17,9 @@ Systems, on the CoNLL04 test sentences (288), batch 64, CPU (CUDA when present):
   so each batch generates exactly as many tokens as its longest gold target (what a trained model does: a batch ends
   when its longest output ends). The full run also measures a fixed `--target_tokens` budget (48) for comparison.
 
-Two backbones: t5-small dimensions (random weights) for ITER vs. the encoder and the autoregressive baseline, and
-all-MiniLM-L6-v2 (pretrained) for all five architectures vs. their encoder. Decoding cost depends on how many entities
+Three backbones: t5-small dimensions (random weights) for ITER vs. the encoder and the autoregressive baseline,
+all-MiniLM-L6-v2 (pretrained) for all five architectures vs. their encoder, and (`--backbones deberta`) ITER vs. its
+encoder at the DeBERTa-v3-large dimensions of the authors' released checkpoints (random weights). Decoding cost depends on how many entities
 a model proposes, which random heads get wrong (a random `is_left` opens a bracket at every other word). So the
 random-weight ITER gets its entity and relation thresholds set to the quantiles at which it proposes exactly as many
 entities and relations as the gold annotation has; the MiniLM models are loaded from trained checkpoints
@@ -42,7 +43,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer, T5Config, T5ForConditionalGeneration
+from transformers import AutoModel, AutoTokenizer, DebertaV2Config, T5Config, T5ForConditionalGeneration
 
 import hf_jointie
 from hf_jointie import JointIEPipeline
@@ -53,6 +54,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll04"
 ENTITY_TYPES = ["Loc", "Org", "Other", "Peop"]
 RELATION_TYPES = ["Kill", "Live_In", "Located_In", "OrgBased_In", "Work_For"]
 T5_SMALL = dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8)
+#: The encoder of the ITER authors' released checkpoints (`fleonce/iter-*-deberta-large`: DeBERTa-v3-large).
+DEBERTA_V3_LARGE = dict(
+    hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, relative_attention=True,
+    position_buckets=256, norm_rel_ebd="layer_norm", share_att_key=True, pos_att_type=["p2c", "c2p"],
+    layer_norm_eps=1e-7, max_relative_positions=-1, position_biased_input=False, type_vocab_size=0,
+)
 #: The MiniLM rows: (label, model_type, config overrides).
 ARCHITECTURE_RUNS = [
     ("iter", "iter", {}),
@@ -220,6 +227,28 @@ def measure_t5(tokenizer, rows, args, device) -> dict:
     return results
 
 
+def measure_deberta(tokenizer, rows, args, device) -> dict:
+    """ITER against its bare encoder at the dimensions of the authors' released checkpoints (DeBERTa-v3-large,
+    random weights): the gated heads' width follows the encoder's, so their share of the cost depends on the size.
+    The vocabulary is MiniLM's (the DeBERTa-v3 tokenizer is not on this machine); its size changes the embedding
+    table, not the cost per token."""
+    torch.manual_seed(0)
+    config = hf_jointie.IterConfig(encoder_config=DebertaV2Config(vocab_size=len(tokenizer), **DEBERTA_V3_LARGE),
+                                   entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES)
+    model = hf_jointie.IterModel(config).to(device).eval()
+    batches = make_batches(tokenizer, rows, args.batch_size, True, device)
+    calibrate_iter(model, batches, rows)
+    encoder_rate = len(rows) / timed(lambda: run_encoder(model.encoder, batches), args.repeats)
+    measured = time_pipeline(model, tokenizer, rows, args, device)
+    return {
+        "backbone": "deberta-v3-large dims (random)", "sentences": len(rows),
+        "gold_entities_per_sentence": sum(len(row["entities"]) for row in rows) / len(rows),
+        "encoder_sorted": encoder_rate, "iter_pipeline": measured["examples_per_second"],
+        "iter_entities_per_sentence": measured["entities_per_sentence"],
+        "iter_vs_encoder": measured["examples_per_second"] / encoder_rate, "peak_rss_mb": round(peak_memory_mb()),
+    }
+
+
 def measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device) -> dict:
     """all-MiniLM-L6-v2: the bare encoder and every architecture through the pipeline."""
     batches = make_batches(tokenizer, rows, args.batch_size, True, device)
@@ -263,8 +292,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fit_steps", type=int, default=150, help="head-fitting steps before timing (0: random)")
     parser.add_argument("--checkpoints", type=Path, help="use DIR/<model_type>-conll04 checkpoints where present")
-    parser.add_argument("--backbones", nargs="+", choices=("t5", "minilm"), default=["t5", "minilm"],
-                        help="which comparisons to run (--quick: t5 only)")
+    parser.add_argument("--backbones", nargs="+", choices=("t5", "minilm", "deberta"),
+                        default=["t5", "minilm"],
+                        help="which comparisons to run (--quick: t5 only); `deberta`: ITER at the dimensions of its "
+                        "authors' released checkpoints (24 layers of 1024: slow on a CPU)")
     parser.add_argument("--model_types", nargs="+", choices=sorted({run[1] for run in ARCHITECTURE_RUNS}),
                         help="only these architectures in the MiniLM comparison (default: all five)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); use 1 on a busy machine")
@@ -288,14 +319,20 @@ def main() -> None:
     runs = []
     if "minilm" in args.backbones and not args.quick:
         runs.append(measure_minilm(minilm_path, tokenizer, rows, train_rows, args, device))
+    if "deberta" in args.backbones and not args.quick:
+        runs.append(measure_deberta(tokenizer, rows, args, device))
+        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in runs[-1].items()}), flush=True)
     if "t5" in args.backbones or args.quick:
         runs.append(measure_t5(tokenizer, rows, args, device))
         print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in runs[-1].items()}), flush=True)
     if args.output:
         args.output.write_text(json.dumps(runs, indent=2))
-    if runs[-1]["backbone"].startswith("t5"):
+    if runs[-1]["backbone"].startswith(("t5", "deberta")):
         last = runs[-1]
-        print(f"iter_vs_encoder={last['iter_vs_encoder']:.2f} iter_vs_autoregressive={last['iter_vs_autoregressive']:.2f}")
+        line = f"iter_vs_encoder={last['iter_vs_encoder']:.2f}"
+        if "iter_vs_autoregressive" in last:
+            line += f" iter_vs_autoregressive={last['iter_vs_autoregressive']:.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
